@@ -1,0 +1,54 @@
+"""What SLO evaluation reads: per-endpoint request counts and latency distributions.
+
+The collectors build these from a run directory (HDR histograms); tests build them
+from plain lists. Evaluation never sees files or histograms directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = ["ALL_ENDPOINTS", "EndpointStats", "LatencyDistribution", "RunStats"]
+
+ALL_ENDPOINTS = "*"
+"""The pseudo-endpoint name for all requests of a run together."""
+
+
+class LatencyDistribution(Protocol):
+    """A latency distribution in milliseconds."""
+
+    def value_at_percentile(self, percentile: float) -> float:
+        """The latency (ms) below which ``percentile`` percent of samples fall."""
+        ...
+
+    @property
+    def total_count(self) -> int:
+        """How many samples the distribution holds."""
+        ...
+
+
+@dataclass(frozen=True)
+class EndpointStats:
+    """Everything recorded for one endpoint (e.g. ``POST /orders``) over a run."""
+
+    endpoint: str
+    requests: int
+    failures: int
+    latency: LatencyDistribution
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """A run's recorded figures, as SLO evaluation sees them.
+
+    ``endpoints`` holds one entry per endpoint plus ``ALL_ENDPOINTS`` for the merge of
+    all. ``planned`` maps an endpoint to the number of requests the load plan meant
+    to send to it over ``elapsed_s`` (used by throughput SLOs); endpoints the plan
+    does not pace are absent.
+    """
+
+    endpoints: Mapping[str, EndpointStats]
+    elapsed_s: float
+    planned: Mapping[str, float] = field(default_factory=dict)
