@@ -1,0 +1,214 @@
+"""The peakops command line: parse, build, call one function, map the result to an exit code.
+
+No logic lives here. Every user mistake becomes a one-line error on stderr and the
+exit code of DESIGN.md, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from slo.durations import parse_duration
+from slo.errors import PeakopsError, UsageError
+from slo.loader import load_plan
+from slo.plan import Plan, with_overrides
+from slo.verdict import Status
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="peakops",
+    help="Peak-season rehearsals for retail order management systems: load, chaos, SLO gates.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+plan_app = typer.Typer(help="Work with plan files (peak.yaml).", no_args_is_help=True)
+oms_app = typer.Typer(help="The embedded reference OMS.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+app.add_typer(oms_app, name="oms")
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class OmsVersion(str, Enum):
+    v1 = "v1"
+    v2 = "v2"
+
+
+PlanOption = Annotated[Path, typer.Option("--plan", "-p", help="Plan file.")]
+OutputOption = Annotated[
+    Output, typer.Option("--output", "-o", help="table for people, json on stdout for machines.")
+]
+
+_STYLE = {Status.PASS: "green", Status.FAIL: "red", Status.INCONCLUSIVE: "yellow"}
+
+
+def _fail(err: PeakopsError) -> NoReturn:
+    stderr.print(f"[bold red]peakops: error:[/] {err}", highlight=False, markup=True)
+    raise typer.Exit(int(err.exit_code))
+
+
+def _load(path: Path, *, duration: str | None = None, oms_version: str | None = None) -> Plan:
+    plan = load_plan(path)
+    duration_s = None
+    if duration is not None:
+        try:
+            duration_s = parse_duration(duration)
+        except ValueError as err:
+            raise UsageError(f"--duration: {err}") from err
+        if duration_s <= 0:
+            raise UsageError(f"--duration: must be positive, got {duration!r}")
+    return with_overrides(plan, duration_s=duration_s, oms_version=oms_version)
+
+
+def _show(result: object, output: Output) -> None:
+    from rollout.gate import GateResult
+
+    assert isinstance(result, GateResult)
+    if output is Output.json:
+        print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return
+    verdict = result.verdict
+    table = Table(title=f"run {result.run_id}", title_justify="left")
+    for column in ("SLO", "endpoint", "status", "observed", "threshold", "detail"):
+        table.add_column(column)
+    for ev in verdict.evaluations:
+        fmt = (lambda v: "-" if v is None else f"{v:.1f} ms") if ev.unit == "ms" else (
+            lambda v: "-" if v is None else f"{v:.4g}"
+        )
+        table.add_row(ev.slo_id, ev.endpoint, f"[{_STYLE[ev.status]}]{ev.status.value}[/]",
+                      fmt(ev.observed), fmt(ev.threshold), ev.reason)
+    stdout.print(table)
+    for reason in verdict.reasons:
+        stdout.print(f"  {reason}")
+    colour = _STYLE[verdict.status]
+    stdout.print(f"verdict: [bold {colour}]{verdict.status.value}[/] (exit {verdict.exit_code})"
+                 f"  files: {result.run_dir}/")
+
+
+@app.command()
+def rehearse(
+    plan: PlanOption = Path("peak.yaml"),
+    duration: Annotated[
+        str | None, typer.Option(help="Override load.duration, e.g. 30s or 5m.")
+    ] = None,
+    oms_version: Annotated[
+        OmsVersion | None, typer.Option(help="Override target.omsVersion (embedded OMS).")
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Where run directories go (default: outputs.runDir).")
+    ] = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Run a peak rehearsal: target up, order flood, SLO gate. Exit code is the verdict."""
+    from rehearsal.run import rehearse as run_rehearsal
+
+    try:
+        the_plan = _load(plan, duration=duration, oms_version=oms_version.value if oms_version else None)
+        root = run_dir if run_dir is not None else Path(the_plan.outputs.run_dir)
+        with Progress(
+            TextColumn("[bold]flood"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+            TimeRemainingColumn(), console=stderr, transient=True,
+        ) as bar:
+            task = bar.add_task("flood", total=the_plan.load.duration_s)
+            result = run_rehearsal(
+                the_plan, root, progress=lambda done, _total: bar.update(task, completed=done)
+            )
+    except PeakopsError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        stderr.print("peakops: interrupted; the run directory keeps what was recorded")
+        raise typer.Exit(130) from None
+    _show(result, output)
+    raise typer.Exit(result.verdict.exit_code)
+
+
+@app.command()
+def gate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory, e.g. runs/20261122-...")],
+    plan: Annotated[
+        Path | None, typer.Option("--plan", "-p", help="Judge against this plan instead of the run's own.")
+    ] = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Re-evaluate a finished (or crashed) run directory and write its verdict files."""
+    from collectors.rundir import RunDir
+    from rollout.gate import gate_run, plan_of_run
+
+    try:
+        run = RunDir.open(run_dir)
+        the_plan = load_plan(plan) if plan is not None else plan_of_run(run)
+        result = gate_run(run, the_plan)
+    except PeakopsError as err:
+        _fail(err)
+    _show(result, output)
+    raise typer.Exit(result.verdict.exit_code)
+
+
+@plan_app.command("validate")
+def plan_validate(
+    file: Annotated[Path, typer.Argument(help="The plan file to check.")],
+    output: OutputOption = Output.table,
+) -> None:
+    """Check a plan file; print every problem with file, line, field and value."""
+    try:
+        the_plan = load_plan(file)
+    except PeakopsError as err:
+        if output is Output.json:
+            issues = [vars(i) for i in getattr(err, "issues", ())] or [{"message": str(err)}]
+            print(json.dumps({"valid": False, "issues": issues}, indent=2))
+            raise typer.Exit(int(err.exit_code)) from None
+        _fail(err)
+    if output is Output.json:
+        print(json.dumps({"valid": True, "name": the_plan.name}))
+    else:
+        stdout.print(f"{file}: ok ({len(the_plan.slos.objectives)} SLOs, "
+                     f"{the_plan.load.duration_s:g} s at {the_plan.load.rate:g} orders/s)")
+
+
+@oms_app.command("serve")
+def oms_serve(
+    replicas: Annotated[int, typer.Option(min=1, max=16, help="Order replicas.")] = 2,
+    oms_version: Annotated[OmsVersion, typer.Option(help="v1 correct; v2 the regression.")] = OmsVersion.v1,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Public orders port (default: a free one).")
+    ] = None,
+    work_dir: Annotated[Path, typer.Option(help="Databases and logs.")] = Path("runs/oms"),
+) -> None:
+    """Run the reference OMS on 127.0.0.1 until Ctrl-C."""
+    from platforms.local import LocalPlatform, OmsConfig
+
+    config = OmsConfig(version=oms_version.value, replicas=replicas, port=port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with LocalPlatform(config, work_dir) as platform:
+            stdout.print(f"reference OMS {platform.revision}: orders {platform.base_url}  "
+                         f"inventory {platform.inventory_url}  (Ctrl-C to stop)")
+            try:
+                stop.wait()
+            except KeyboardInterrupt:
+                pass
+    except PeakopsError as err:
+        _fail(err)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

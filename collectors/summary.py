@@ -1,0 +1,117 @@
+"""Read a run directory's latency records back into the figures SLOs are judged on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from slo.stats import ALL_ENDPOINTS, EndpointStats, RunStats
+
+from collectors.latency import HdrDistribution, merge
+from collectors.rundir import LATENCY_FILE, RunDir
+
+__all__ = ["EndpointSummary", "LoadWindow", "endpoint_summaries", "load_window", "run_stats"]
+
+REPORTED_PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+
+
+@dataclass(frozen=True)
+class LoadWindow:
+    """When load was applied; ``complete`` is false for a run that never said it ended."""
+
+    start: float
+    end: float
+    complete: bool
+
+    @property
+    def elapsed_s(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+def load_window(run: RunDir, latency: list[dict[str, Any]]) -> LoadWindow | None:
+    """The load phase from the timeline, falling back to the recorded intervals.
+
+    A run killed mid-flood has a ``load_started`` event but no ``load_finished``:
+    its window ends with the last recorded interval.
+    """
+    start = end = None
+    for event in run.events():
+        if event.get("type") == "load_started" and start is None:
+            start = float(event["ts"])
+        elif event.get("type") == "load_finished":
+            end = float(event["ts"])
+    if start is None:
+        return None
+    if end is not None:
+        return LoadWindow(start, end, complete=True)
+    last = max((float(r["t"]) + float(r["interval_s"]) for r in latency), default=start)
+    return LoadWindow(start, max(start, last), complete=False)
+
+
+def run_stats(
+    run: RunDir, *, planned_rates: Mapping[str, float]
+) -> tuple[RunStats, LoadWindow | None]:
+    """Merge every latency interval of the run into ``RunStats``.
+
+    ``planned_rates`` (requests per second, by endpoint) turn the load window into
+    the planned request counts that throughput SLOs compare against.
+    """
+    latency = list(run.records(LATENCY_FILE))
+    merged = merge(latency)
+    endpoints: dict[str, EndpointStats] = {}
+    total = HdrDistribution()
+    ok_all = fail_all = 0
+    for endpoint, (ok, fail, dist) in sorted(merged.items()):
+        endpoints[endpoint] = EndpointStats(endpoint, ok + fail, fail, dist)
+        total.add(dist.histogram)
+        ok_all += ok
+        fail_all += fail
+    if merged:
+        endpoints[ALL_ENDPOINTS] = EndpointStats(ALL_ENDPOINTS, ok_all + fail_all, fail_all, total)
+    window = load_window(run, latency)
+    elapsed = window.elapsed_s if window else 0.0
+    planned = {name: rate * elapsed for name, rate in planned_rates.items() if elapsed > 0}
+    return RunStats(endpoints=endpoints, elapsed_s=elapsed, planned=planned), window
+
+
+@dataclass(frozen=True)
+class EndpointSummary:
+    """The per-endpoint line of a report: counts and the usual percentiles in ms."""
+
+    endpoint: str
+    requests: int
+    failures: int
+    planned: float | None
+    percentiles_ms: Mapping[float, float]
+    max_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "endpoint": self.endpoint,
+            "requests": self.requests,
+            "failures": self.failures,
+            "max_ms": round(self.max_ms, 3),
+        }
+        if self.planned is not None:
+            data["planned"] = round(self.planned, 1)
+        for pct, value in self.percentiles_ms.items():
+            data[f"p{pct:g}_ms"] = round(value, 3)
+        return data
+
+
+def endpoint_summaries(stats: RunStats) -> list[EndpointSummary]:
+    """One summary per endpoint (the all-endpoints line last)."""
+    names = sorted(n for n in stats.endpoints if n != ALL_ENDPOINTS)
+    if ALL_ENDPOINTS in stats.endpoints:
+        names.append(ALL_ENDPOINTS)
+    out = []
+    for name in names:
+        es = stats.endpoints[name]
+        dist = es.latency
+        pcts = {p: dist.value_at_percentile(p) for p in REPORTED_PERCENTILES}
+        max_ms = dist.max_ms if isinstance(dist, HdrDistribution) else pcts[99.9]
+        out.append(
+            EndpointSummary(name, es.requests, es.failures, stats.planned.get(name), pcts, max_ms)
+        )
+    return out

@@ -1,0 +1,61 @@
+"""Run the load process (a child: Locust patches whatever imports it) and watch it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from collectors.rundir import RunDir
+from slo.errors import InfraError
+
+__all__ = ["run_load_process"]
+
+LOAD_LOG = "load.log"
+GRACE_S = 15.0
+
+
+def run_load_process(
+    run: RunDir,
+    host: str,
+    *,
+    duration_s: float,
+    on_tick: Callable[[float], None] = lambda _elapsed: None,
+) -> None:
+    """Flood ``host`` for the plan's duration; raise ``InfraError`` if the load process fails.
+
+    ``on_tick`` gets the elapsed seconds a few times a second (progress display).
+    Ctrl-C stops the flood cleanly: the child gets SIGTERM, flushes, and exits.
+    """
+    command = [sys.executable, "-m", "scenarios.flood", "--run-dir", str(run.path), "--host", host]
+    with run.file(LOAD_LOG).open("ab") as log:
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        started = time.monotonic()
+        try:
+            while child.poll() is None:
+                elapsed = time.monotonic() - started
+                on_tick(min(elapsed, duration_s))
+                if elapsed > duration_s + GRACE_S:
+                    child.kill()
+                    raise InfraError(f"load process overran its {duration_s:.0f} s by {GRACE_S:.0f} s")
+                time.sleep(0.2)
+        except BaseException:
+            _stop(child)
+            raise
+    if child.returncode != 0:
+        tail = run.file(LOAD_LOG).read_text(errors="replace").strip().splitlines()[-5:]
+        raise InfraError(
+            f"load process exited with code {child.returncode}: " + " | ".join(tail)
+        )
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

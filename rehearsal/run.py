@@ -1,0 +1,106 @@
+"""One rehearsal, start to verdict: target up, flood, gate.
+
+Every stage writes into the run directory as it goes; the verdict is computed by the
+same gate ``peakops gate`` uses, so re-gating a run directory gives the same answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from collectors.rundir import EventLog, RunDir, new_run_id
+from platforms.local import LocalPlatform, OmsConfig
+from rollout.gate import GateResult, gate_run
+from slo.errors import UsageError
+from slo.plan import Plan, plan_snapshot
+
+from rehearsal.load import run_load_process
+
+__all__ = ["Progress", "rehearse"]
+
+Progress = Callable[[float, float], None]
+"""Called with (elapsed seconds, planned seconds) while load runs."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str
+    revision: str | None
+
+
+def git_sha() -> str | None:
+    """The commit of the peakops checkout running this rehearsal, if it is one."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+@contextlib.contextmanager
+def _target_up(plan: Plan, run: RunDir, events: EventLog) -> Iterator[_Target]:
+    target = plan.target
+    if target.kind == "url":
+        assert target.base_url is not None  # the plan model guarantees it
+        host = urlsplit(target.base_url).hostname or ""
+        if host not in target.allow_hosts:
+            raise UsageError(f"target.baseUrl: host {host!r} is not in target.allowHosts")
+        events.emit("target_ready", url=target.base_url, kind="url")
+        yield _Target(target.base_url, None)
+        return
+    config = OmsConfig(
+        version=target.oms_version,
+        replicas=target.replicas,
+        skus=target.catalog.skus,
+        locations=target.catalog.locations,
+        seed=target.catalog.seed,
+        min_stock=target.catalog.min_stock,
+        max_stock=target.catalog.max_stock,
+    )
+
+    def on_event(event: dict[str, Any]) -> None:
+        fields = dict(event)
+        events.emit(str(fields.pop("type", "platform_event")), **fields)
+
+    with LocalPlatform(config, run.file("oms"), on_event=on_event) as platform:
+        events.emit("target_ready", url=platform.base_url, kind="embedded",
+                    revision=platform.revision)
+        yield _Target(platform.base_url, platform.revision)
+
+
+def rehearse(plan: Plan, run_root: Path, *, progress: Progress | None = None) -> GateResult:
+    """Run one rehearsal of ``plan``; return the gate's result (files already written)."""
+    run = RunDir.create(run_root, new_run_id(), plan=plan_snapshot(plan), git_sha=git_sha())
+    events = EventLog(run, source="rehearsal")
+    events.emit("rehearsal_started", plan=plan.name, run_id=run.run_id)
+    status = "crashed"
+    try:
+        with _target_up(plan, run, events) as target:
+            run.update_header(target_url=target.url, revision=target.revision)
+            duration = plan.load.duration_s
+            run_load_process(
+                run,
+                target.url,
+                duration_s=duration,
+                on_tick=lambda elapsed: progress(elapsed, duration) if progress else None,
+            )
+        result = gate_run(run, plan)
+        status = result.verdict.status.value
+        events.emit("verdict", status=status, exit_code=result.verdict.exit_code)
+        return result
+    except KeyboardInterrupt:
+        status = "interrupted"
+        events.emit("interrupted")
+        raise
+    finally:
+        events.close()
+        run.finish(status)

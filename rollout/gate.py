@@ -1,0 +1,78 @@
+"""The gate: judge a run directory against the plan's SLOs and write the verdict files.
+
+Works on a finished run and on one that crashed or was killed: it judges what was
+recorded (a run that never finished says so in the verdict's reasons).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from collectors.rundir import RunDir
+from collectors.summary import EndpointSummary, LoadWindow, endpoint_summaries, run_stats
+from slo.conventions import ENDPOINT_PLACE_ORDER
+from slo.evaluate import evaluate
+from slo.plan import Plan, plan_from_snapshot
+from slo.verdict import Verdict, decide
+
+from rollout.reports import junit_xml, markdown_summary
+
+__all__ = ["GateResult", "gate_run", "plan_of_run"]
+
+VERDICT_FILE = "verdict.json"
+JUNIT_FILE = "junit.xml"
+SUMMARY_FILE = "summary.md"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A verdict with the per-endpoint figures it was judged on."""
+
+    run_id: str
+    run_dir: Path
+    verdict: Verdict
+    endpoints: list[EndpointSummary]
+    window: LoadWindow | None
+
+    def to_dict(self) -> dict[str, Any]:
+        load: dict[str, Any] | None = None
+        if self.window is not None:
+            load = {
+                "elapsed_s": round(self.window.elapsed_s, 3),
+                "complete": self.window.complete,
+            }
+        return {
+            "run_id": self.run_id,
+            "run_dir": str(self.run_dir),
+            **self.verdict.to_dict(),
+            "load": load,
+            "endpoints": [es.to_dict() for es in self.endpoints],
+        }
+
+
+def plan_of_run(run: RunDir) -> Plan:
+    """The plan a run was started with, from its header."""
+    return plan_from_snapshot(run.header()["plan"], str(run.file("run.json")))
+
+
+def gate_run(run: RunDir, plan: Plan) -> GateResult:
+    """Evaluate the SLOs of ``plan`` on ``run`` and write verdict, JUnit and summary."""
+    stats, window = run_stats(run, planned_rates={ENDPOINT_PLACE_ORDER: plan.load.rate})
+    evaluations = evaluate(
+        plan.slos.objectives, stats, default_min_samples=plan.slos.min_samples
+    )
+    verdict = decide(evaluations, plan.slos)
+    if window is not None and not window.complete:
+        note = f"the load phase never finished: judged on the {window.elapsed_s:.0f} s recorded"
+        verdict = replace(verdict, reasons=(*verdict.reasons, note))
+    elif window is None:
+        verdict = replace(verdict, reasons=(*verdict.reasons, "no load phase was recorded"))
+    result = GateResult(run.run_id, run.path, verdict, endpoint_summaries(stats), window)
+    run.write_json(VERDICT_FILE, result.to_dict())
+    if plan.outputs.junit:
+        run.write_text(JUNIT_FILE, junit_xml(result))
+    if plan.outputs.summary:
+        run.write_text(SUMMARY_FILE, markdown_summary(result))
+    return result

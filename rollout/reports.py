@@ -1,0 +1,72 @@
+"""Render a gate result for machines and people: JUnit XML and a Markdown summary."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
+
+from slo.verdict import Status
+
+if TYPE_CHECKING:
+    from rollout.gate import GateResult
+
+__all__ = ["junit_xml", "markdown_summary"]
+
+_ICON = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.INCONCLUSIVE: "INCONCLUSIVE"}
+
+
+def junit_xml(result: GateResult) -> str:
+    """One ``testcase`` per SLO: failed SLOs are failures, inconclusive ones errors."""
+    evaluations = result.verdict.evaluations
+    suite = ET.Element(
+        "testsuite",
+        name=f"peakops.{result.run_id}",
+        tests=str(len(evaluations)),
+        failures=str(sum(e.status is Status.FAIL for e in evaluations)),
+        errors=str(sum(e.status is Status.INCONCLUSIVE for e in evaluations)),
+    )
+    for ev in evaluations:
+        case = ET.SubElement(suite, "testcase", classname=f"slo.{ev.kind}", name=ev.slo_id)
+        if ev.status is Status.FAIL:
+            ET.SubElement(case, "failure", message=ev.reason, type="slo_breach").text = ev.reason
+        elif ev.status is Status.INCONCLUSIVE:
+            ET.SubElement(case, "error", message=ev.reason, type="inconclusive").text = ev.reason
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f} ms" if unit == "ms" else f"{value:.4g}"
+
+
+def markdown_summary(result: GateResult) -> str:
+    """The report an on-call engineer reads first: verdict, SLOs, then endpoints."""
+    verdict = result.verdict
+    lines = [
+        f"# peakops verdict: {_ICON[verdict.status]} (exit {verdict.exit_code})",
+        "",
+        f"Run `{result.run_id}`.",
+    ]
+    lines += [f"- {reason}" for reason in verdict.reasons]
+    lines += ["", "## SLOs", "", "| SLO | endpoint | status | observed | threshold | detail |"]
+    lines.append("|---|---|---|---|---|---|")
+    for ev in verdict.evaluations:
+        lines.append(
+            f"| {ev.slo_id} | `{ev.endpoint}` | {_ICON[ev.status]} | {_fmt(ev.observed, ev.unit)}"
+            f" | {_fmt(ev.threshold, ev.unit)} | {ev.reason} |"
+        )
+    lines += ["", "## Endpoints", ""]
+    lines.append("| endpoint | planned | requests | failures | p50 | p95 | p99 | p99.9 | max |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for es in result.endpoints:
+        p = es.percentiles_ms
+        planned = f"{es.planned:.0f}" if es.planned is not None else "-"
+        lines.append(
+            f"| `{es.endpoint}` | {planned} | {es.requests} | {es.failures} | {p[50.0]:.1f} "
+            f"| {p[95.0]:.1f} | {p[99.0]:.1f} | {p[99.9]:.1f} | {es.max_ms:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
