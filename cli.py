@@ -39,7 +39,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(oms_app, name="oms")
 
 stdout = Console()
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)
 
 
 class Output(str, Enum):

@@ -1,0 +1,181 @@
+"""Judge each SLO objective against a run's recorded figures: pass, fail or inconclusive.
+
+Pure: ``evaluate(objectives, stats)`` reads only its arguments. An objective without
+enough data is inconclusive, never a silent pass; ``slo.verdict`` decides what that
+means for the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from slo.objectives import ErrorRatioObjective, LatencyObjective, Objective, ThroughputObjective
+from slo.stats import ALL_ENDPOINTS, RunStats
+
+__all__ = ["Evaluation", "Status", "evaluate"]
+
+
+class Status(StrEnum):
+    """The result of one SLO, and of a whole verdict."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One objective's result, with the figures and a sentence explaining it.
+
+    ``observed`` and ``threshold`` are in ``unit`` (``ms`` for latency, ``ratio`` for
+    error ratio and throughput); ``observed`` is ``None`` when there was nothing to
+    measure. ``samples`` is how many requests the result rests on.
+    """
+
+    slo_id: str
+    kind: str
+    endpoint: str
+    status: Status
+    observed: float | None
+    threshold: float | None
+    unit: str
+    samples: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, as written to ``verdict.json``."""
+        return {**asdict(self), "status": self.status.value}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Evaluation:
+        """Read back what ``to_dict`` wrote."""
+        fields = {**data, "status": Status(data["status"])}
+        return cls(**fields)
+
+
+def evaluate(
+    objectives: Sequence[Objective], stats: RunStats, *, default_min_samples: int
+) -> tuple[Evaluation, ...]:
+    """Evaluate every objective, in order.
+
+    ``default_min_samples`` applies to objectives that set no ``minSamples``
+    (normally ``plan.slos.min_samples``).
+    """
+    return tuple(_evaluate_one(objective, stats, default_min_samples) for objective in objectives)
+
+
+def _evaluate_one(objective: Objective, stats: RunStats, default_min_samples: int) -> Evaluation:
+    min_samples = (
+        objective.min_samples if objective.min_samples is not None else default_min_samples
+    )
+    if isinstance(objective, LatencyObjective):
+        return _latency(objective, stats, min_samples)
+    if isinstance(objective, ErrorRatioObjective):
+        return _error_ratio(objective, stats, min_samples)
+    return _throughput(objective, stats)
+
+
+def _latency(objective: LatencyObjective, stats: RunStats, min_samples: int) -> Evaluation:
+    endpoint = _describe(objective.endpoint)
+    recorded = stats.endpoints.get(objective.endpoint)
+    samples = recorded.latency.total_count if recorded else 0
+    result = _Result(objective, unit="ms", threshold=objective.threshold_ms, samples=samples)
+    if recorded is None or samples == 0:
+        return result.inconclusive(f"no latency recorded for {endpoint}")
+    if samples < min_samples:
+        return result.inconclusive(f"only {samples} samples for {endpoint}, need {min_samples}")
+    observed = recorded.latency.value_at_percentile(objective.percentile)
+    label = f"p{_number(objective.percentile)} of {endpoint}"
+    threshold = f"{_number(objective.threshold_ms)} ms"
+    if observed < objective.threshold_ms:
+        return result.passed(observed, f"{label} is {_number(observed)} ms, under {threshold}")
+    return result.failed(observed, f"{label} is {_number(observed)} ms, threshold {threshold}")
+
+
+def _error_ratio(objective: ErrorRatioObjective, stats: RunStats, min_samples: int) -> Evaluation:
+    endpoint = _describe(objective.endpoint)
+    recorded = stats.endpoints.get(objective.endpoint)
+    requests = recorded.requests if recorded else 0
+    result = _Result(objective, unit="ratio", threshold=objective.max_ratio, samples=requests)
+    if recorded is None or requests == 0:
+        return result.inconclusive(f"no requests recorded for {endpoint}")
+    if requests < min_samples:
+        return result.inconclusive(f"only {requests} requests to {endpoint}, need {min_samples}")
+    ratio = recorded.failures / requests
+    sentence = (
+        f"error ratio of {endpoint} is {_percent(ratio)} "
+        f"({recorded.failures} of {requests} failed), max {_percent(objective.max_ratio)}"
+    )
+    if ratio <= objective.max_ratio:
+        return result.passed(ratio, sentence)
+    return result.failed(ratio, sentence)
+
+
+def _throughput(objective: ThroughputObjective, stats: RunStats) -> Evaluation:
+    endpoint = _describe(objective.endpoint)
+    planned = stats.planned.get(objective.endpoint, 0.0)
+    recorded = stats.endpoints.get(objective.endpoint)
+    requests = recorded.requests if recorded else 0
+    result = _Result(objective, unit="ratio", threshold=objective.min_ratio, samples=requests)
+    if planned <= 0:
+        return result.inconclusive(f"the plan does not pace {endpoint}: nothing to compare with")
+    if requests == 0:
+        return result.inconclusive(f"no requests recorded for {endpoint}")
+    ratio = requests / planned
+    sentence = (
+        f"{endpoint} got {_percent(ratio)} of its planned requests "
+        f"({requests} of {_number(planned)}), min {_percent(objective.min_ratio)}"
+    )
+    if ratio >= objective.min_ratio:
+        return result.passed(ratio, sentence)
+    return result.failed(ratio, sentence)
+
+
+@dataclass(frozen=True)
+class _Result:
+    """What every outcome of one objective shares; builds its ``Evaluation``."""
+
+    objective: Objective
+    unit: str
+    threshold: float
+    samples: int
+
+    def _build(self, status: Status, observed: float | None, reason: str) -> Evaluation:
+        return Evaluation(
+            slo_id=self.objective.id,
+            kind=self.objective.kind,
+            endpoint=self.objective.endpoint,
+            status=status,
+            observed=observed,
+            threshold=self.threshold,
+            unit=self.unit,
+            samples=self.samples,
+            reason=reason,
+        )
+
+    def passed(self, observed: float, reason: str) -> Evaluation:
+        return self._build(Status.PASS, observed, reason)
+
+    def failed(self, observed: float, reason: str) -> Evaluation:
+        return self._build(Status.FAIL, observed, reason)
+
+    def inconclusive(self, reason: str) -> Evaluation:
+        return self._build(Status.INCONCLUSIVE, None, reason)
+
+
+def _describe(endpoint: str) -> str:
+    return "all requests" if endpoint == ALL_ENDPOINTS else endpoint
+
+
+def _number(value: float) -> str:
+    """``250.0`` -> ``250``, ``412.345`` -> ``412.3``, ``0.1234`` -> ``0.123``."""
+    digits = 1 if abs(value) >= 10 else 3
+    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _percent(ratio: float) -> str:
+    return f"{_number(ratio * 100)}%"

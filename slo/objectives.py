@@ -1,0 +1,120 @@
+"""The SLO part of a plan: objectives (latency, error ratio, throughput) and the gate policy.
+
+``slos.objectives`` is a list tagged by ``kind``; ``Objective`` is that union.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from slo.conventions import ENDPOINT_PLACE_ORDER
+from slo.exitcodes import ExitCode
+from slo.fields import Milliseconds, PlanModel, check_name
+from slo.issues import raise_issues
+from slo.stats import ALL_ENDPOINTS
+
+__all__ = [
+    "ErrorRatioObjective",
+    "LatencyObjective",
+    "Objective",
+    "Slos",
+    "ThroughputObjective",
+]
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_ENDPOINT = re.compile(r"\*|[A-Z]+ /\S*")
+_RESERVED_EXIT_CODES = {
+    ExitCode.USAGE: "usage errors",
+    ExitCode.INFRA: "infrastructure errors",
+    ExitCode.INCONCLUSIVE: "inconclusive verdicts",
+    ExitCode.REVERT_FAILED: "failed reverts",
+}
+
+
+class _ObjectiveBase(PlanModel):
+    """Fields every SLO objective has."""
+
+    id: str
+    endpoint: str = ALL_ENDPOINTS
+    min_samples: int | None = Field(default=None, ge=1)
+    description: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        rule = "use lowercase letters, digits, '-' and '_', starting with a letter or digit"
+        return check_name(value, what="SLO id", pattern=_SLUG, rule=rule)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        rule = "use '*' for all requests or 'METHOD /route', e.g. 'POST /orders'"
+        return check_name(value, what="endpoint", pattern=_ENDPOINT, rule=rule)
+
+
+class LatencyObjective(_ObjectiveBase):
+    """``percentile`` of the endpoint's latency must stay strictly below ``threshold``."""
+
+    kind: Literal["latency"] = "latency"
+    percentile: float = Field(gt=0, le=100)
+    threshold_ms: Milliseconds = Field(
+        gt=0, validation_alias="threshold", serialization_alias="threshold"
+    )
+
+
+class ErrorRatioObjective(_ObjectiveBase):
+    """Failed requests / all requests of the endpoint must be at most ``max``."""
+
+    kind: Literal["error_ratio"] = "error_ratio"
+    max_ratio: float = Field(ge=0, le=1, validation_alias="max", serialization_alias="max")
+
+
+class ThroughputObjective(_ObjectiveBase):
+    """Achieved requests / planned requests of the endpoint must be at least ``minRatio``."""
+
+    kind: Literal["throughput"] = "throughput"
+    endpoint: str = ENDPOINT_PLACE_ORDER
+    min_ratio: float = Field(gt=0, le=1)
+
+
+Objective = Annotated[
+    LatencyObjective | ErrorRatioObjective | ThroughputObjective, Field(discriminator="kind")
+]
+"""One SLO objective; ``kind`` says which."""
+
+
+class Slos(PlanModel):
+    """The objectives and how their results become a verdict."""
+
+    on_inconclusive: Literal["fail", "pass"] = "fail"
+    breach_exit_code: int = Field(default=int(ExitCode.BREACH), ge=1, le=125)
+    min_samples: int = Field(default=100, ge=1)
+    objectives: tuple[Objective, ...] = Field(min_length=1)
+
+    @field_validator("breach_exit_code")
+    @classmethod
+    def _check_exit_code(cls, value: int) -> int:
+        if value in _RESERVED_EXIT_CODES:
+            used_for = _RESERVED_EXIT_CODES[ExitCode(value)]
+            raise ValueError(
+                f"exit code {value} is reserved for {used_for}; use 1 or a code from 6 to 125"
+            )
+        return value
+
+    @field_validator("objectives")
+    @classmethod
+    def _check_unique_ids(cls, value: tuple[Objective, ...]) -> tuple[Objective, ...]:
+        first_index: dict[str, int] = {}
+        problems = []
+        for index, objective in enumerate(value):
+            if objective.id in first_index:
+                where = f"objectives[{first_index[objective.id]}]"
+                message = f"duplicate SLO id {objective.id!r} (also used by {where})"
+                problems.append(((index, objective.kind, "id"), message, objective.id))
+            first_index.setdefault(objective.id, index)
+        if problems:
+            raise_issues("Slos", problems)
+        return value
