@@ -6,10 +6,11 @@ exit code of DESIGN.md, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -42,12 +43,12 @@ stdout = Console()
 stderr = Console(stderr=True, soft_wrap=True)
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     table = "table"
     json = "json"
 
 
-class OmsVersion(str, Enum):
+class OmsVersion(StrEnum):
     v1 = "v1"
     v2 = "v2"
 
@@ -80,6 +81,7 @@ def _load(path: Path, *, duration: str | None = None, oms_version: str | None = 
 
 def _show(result: object, output: Output) -> None:
     from rollout.gate import GateResult
+    from rollout.reports import format_value
 
     assert isinstance(result, GateResult)
     if output is Output.json:
@@ -90,17 +92,22 @@ def _show(result: object, output: Output) -> None:
     for column in ("SLO", "endpoint", "status", "observed", "threshold", "detail"):
         table.add_column(column)
     for ev in verdict.evaluations:
-        fmt = (lambda v: "-" if v is None else f"{v:.1f} ms") if ev.unit == "ms" else (
-            lambda v: "-" if v is None else f"{v:.4g}"
+        table.add_row(
+            ev.slo_id,
+            ev.endpoint,
+            f"[{_STYLE[ev.status]}]{ev.status.value}[/]",
+            format_value(ev.observed, ev.unit),
+            format_value(ev.threshold, ev.unit),
+            ev.reason,
         )
-        table.add_row(ev.slo_id, ev.endpoint, f"[{_STYLE[ev.status]}]{ev.status.value}[/]",
-                      fmt(ev.observed), fmt(ev.threshold), ev.reason)
     stdout.print(table)
     for reason in verdict.reasons:
         stdout.print(f"  {reason}")
     colour = _STYLE[verdict.status]
-    stdout.print(f"verdict: [bold {colour}]{verdict.status.value}[/] (exit {verdict.exit_code})"
-                 f"  files: {result.run_dir}/")
+    stdout.print(
+        f"verdict: [bold {colour}]{verdict.status.value}[/] (exit {verdict.exit_code})"
+        f"  files: {result.run_dir}/"
+    )
 
 
 @app.command()
@@ -121,11 +128,17 @@ def rehearse(
     from rehearsal.run import rehearse as run_rehearsal
 
     try:
-        the_plan = _load(plan, duration=duration, oms_version=oms_version.value if oms_version else None)
+        the_plan = _load(
+            plan, duration=duration, oms_version=oms_version.value if oms_version else None
+        )
         root = run_dir if run_dir is not None else Path(the_plan.outputs.run_dir)
         with Progress(
-            TextColumn("[bold]flood"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-            TimeRemainingColumn(), console=stderr, transient=True,
+            TextColumn("[bold]flood"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+            TimeRemainingColumn(),
+            console=stderr,
+            transient=True,
         ) as bar:
             task = bar.add_task("flood", total=the_plan.load.duration_s)
             result = run_rehearsal(
@@ -144,7 +157,8 @@ def rehearse(
 def gate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory, e.g. runs/20261122-...")],
     plan: Annotated[
-        Path | None, typer.Option("--plan", "-p", help="Judge against this plan instead of the run's own.")
+        Path | None,
+        typer.Option("--plan", "-p", help="Judge against this plan instead of the run's own."),
     ] = None,
     output: OutputOption = Output.table,
 ) -> None:
@@ -179,14 +193,18 @@ def plan_validate(
     if output is Output.json:
         print(json.dumps({"valid": True, "name": the_plan.name}))
     else:
-        stdout.print(f"{file}: ok ({len(the_plan.slos.objectives)} SLOs, "
-                     f"{the_plan.load.duration_s:g} s at {the_plan.load.rate:g} orders/s)")
+        stdout.print(
+            f"{file}: ok ({len(the_plan.slos.objectives)} SLOs, "
+            f"{the_plan.load.duration_s:g} s at {the_plan.load.rate:g} orders/s)"
+        )
 
 
 @oms_app.command("serve")
 def oms_serve(
     replicas: Annotated[int, typer.Option(min=1, max=16, help="Order replicas.")] = 2,
-    oms_version: Annotated[OmsVersion, typer.Option(help="v1 correct; v2 the regression.")] = OmsVersion.v1,
+    oms_version: Annotated[
+        OmsVersion, typer.Option(help="v1 correct; v2 the regression.")
+    ] = OmsVersion.v1,
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="Public orders port (default: a free one).")
     ] = None,
@@ -200,12 +218,12 @@ def oms_serve(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         with LocalPlatform(config, work_dir) as platform:
-            stdout.print(f"reference OMS {platform.revision}: orders {platform.base_url}  "
-                         f"inventory {platform.inventory_url}  (Ctrl-C to stop)")
-            try:
+            stdout.print(
+                f"reference OMS {platform.revision}: orders {platform.base_url}  "
+                f"inventory {platform.inventory_url}  (Ctrl-C to stop)"
+            )
+            with contextlib.suppress(KeyboardInterrupt):
                 stop.wait()
-            except KeyboardInterrupt:
-                pass
     except PeakopsError as err:
         _fail(err)
 

@@ -24,16 +24,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from collectors.jsonl import JsonlAppender, read_jsonl
 from slo.conventions import RUN_FORMAT_VERSION
 from slo.errors import RunDirError
 
-from collectors.jsonl import JsonlAppender, read_jsonl
-
 __all__ = [
     "EVENTS_FILE",
-    "EventLog",
     "HEADER_FILE",
     "LATENCY_FILE",
+    "EventLog",
     "RunDir",
     "new_run_id",
 ]
@@ -170,7 +169,9 @@ class EventLog:
 
     def emit(self, type_: str, **fields: Any) -> None:
         now = time.time()
-        self._out.append({"ts": now, "at": _iso(now), "type": type_, "source": self._source, **fields})
+        self._out.append(
+            {"ts": now, "at": _iso(now), "type": type_, "source": self._source, **fields}
+        )
 
     def close(self) -> None:
         self._out.close()

@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from slo.stats import ALL_ENDPOINTS, EndpointStats, RunStats
-
 from collectors.latency import HdrDistribution, merge
 from collectors.rundir import LATENCY_FILE, RunDir
+from slo.stats import ALL_ENDPOINTS, EndpointStats, RunStats
 
 __all__ = ["EndpointSummary", "LoadWindow", "endpoint_summaries", "load_window", "run_stats"]
 
@@ -18,11 +17,16 @@ REPORTED_PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 
 @dataclass(frozen=True)
 class LoadWindow:
-    """When load was applied; ``complete`` is false for a run that never said it ended."""
+    """When load was applied.
+
+    ``complete`` is false for a flood that was interrupted (the rehearsal was stopped
+    or killed) and for one that never said it ended (the load process was killed).
+    """
 
     start: float
     end: float
     complete: bool
+    interrupted: bool = False
 
     @property
     def elapsed_s(self) -> float:
@@ -36,15 +40,17 @@ def load_window(run: RunDir, latency: list[dict[str, Any]]) -> LoadWindow | None
     its window ends with the last recorded interval.
     """
     start = end = None
+    interrupted = False
     for event in run.events():
         if event.get("type") == "load_started" and start is None:
             start = float(event["ts"])
         elif event.get("type") == "load_finished":
             end = float(event["ts"])
+            interrupted = bool(event.get("interrupted", False))
     if start is None:
         return None
     if end is not None:
-        return LoadWindow(start, end, complete=True)
+        return LoadWindow(start, end, complete=not interrupted, interrupted=interrupted)
     last = max((float(r["t"]) + float(r["interval_s"]) for r in latency), default=start)
     return LoadWindow(start, max(start, last), complete=False)
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from collectors.rundir import RunDir
+from platforms.processes import die_with_parent_hook
 from slo.errors import InfraError
 
 __all__ = ["run_load_process"]
@@ -31,7 +32,10 @@ def run_load_process(
     """
     command = [sys.executable, "-m", "scenarios.flood", "--run-dir", str(run.path), "--host", host]
     with run.file(LOAD_LOG).open("ab") as log:
-        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        # The flood must not outlive a rehearsal that was killed (SIGKILL included).
+        child = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent_hook()
+        )
         started = time.monotonic()
         try:
             while child.poll() is None:
@@ -39,16 +43,16 @@ def run_load_process(
                 on_tick(min(elapsed, duration_s))
                 if elapsed > duration_s + GRACE_S:
                     child.kill()
-                    raise InfraError(f"load process overran its {duration_s:.0f} s by {GRACE_S:.0f} s")
+                    raise InfraError(
+                        f"load process overran its {duration_s:.0f} s by {GRACE_S:.0f} s"
+                    )
                 time.sleep(0.2)
         except BaseException:
             _stop(child)
             raise
     if child.returncode != 0:
         tail = run.file(LOAD_LOG).read_text(errors="replace").strip().splitlines()[-5:]
-        raise InfraError(
-            f"load process exited with code {child.returncode}: " + " | ".join(tail)
-        )
+        raise InfraError(f"load process exited with code {child.returncode}: " + " | ".join(tail))
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:

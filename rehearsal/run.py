@@ -16,11 +16,10 @@ from urllib.parse import urlsplit
 
 from collectors.rundir import EventLog, RunDir, new_run_id
 from platforms.local import LocalPlatform, OmsConfig
+from rehearsal.load import run_load_process
 from rollout.gate import GateResult, gate_run
 from slo.errors import UsageError
 from slo.plan import Plan, plan_snapshot
-
-from rehearsal.load import run_load_process
 
 __all__ = ["Progress", "rehearse"]
 
@@ -72,8 +71,9 @@ def _target_up(plan: Plan, run: RunDir, events: EventLog) -> Iterator[_Target]:
         events.emit(str(fields.pop("type", "platform_event")), **fields)
 
     with LocalPlatform(config, run.file("oms"), on_event=on_event) as platform:
-        events.emit("target_ready", url=platform.base_url, kind="embedded",
-                    revision=platform.revision)
+        events.emit(
+            "target_ready", url=platform.base_url, kind="embedded", revision=platform.revision
+        )
         yield _Target(platform.base_url, platform.revision)
 
 

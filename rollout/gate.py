@@ -12,12 +12,11 @@ from typing import Any
 
 from collectors.rundir import RunDir
 from collectors.summary import EndpointSummary, LoadWindow, endpoint_summaries, run_stats
+from rollout.reports import junit_xml, markdown_summary
 from slo.conventions import ENDPOINT_PLACE_ORDER
 from slo.evaluate import evaluate
 from slo.plan import Plan, plan_from_snapshot
 from slo.verdict import Verdict, decide
-
-from rollout.reports import junit_xml, markdown_summary
 
 __all__ = ["GateResult", "gate_run", "plan_of_run"]
 
@@ -42,6 +41,7 @@ class GateResult:
             load = {
                 "elapsed_s": round(self.window.elapsed_s, 3),
                 "complete": self.window.complete,
+                "interrupted": self.window.interrupted,
             }
         return {
             "run_id": self.run_id,
@@ -60,12 +60,11 @@ def plan_of_run(run: RunDir) -> Plan:
 def gate_run(run: RunDir, plan: Plan) -> GateResult:
     """Evaluate the SLOs of ``plan`` on ``run`` and write verdict, JUnit and summary."""
     stats, window = run_stats(run, planned_rates={ENDPOINT_PLACE_ORDER: plan.load.rate})
-    evaluations = evaluate(
-        plan.slos.objectives, stats, default_min_samples=plan.slos.min_samples
-    )
+    evaluations = evaluate(plan.slos.objectives, stats, default_min_samples=plan.slos.min_samples)
     verdict = decide(evaluations, plan.slos)
     if window is not None and not window.complete:
-        note = f"the load phase never finished: judged on the {window.elapsed_s:.0f} s recorded"
+        how = "was interrupted" if window.interrupted else "never finished"
+        note = f"the load phase {how}: judged on the {window.elapsed_s:.0f} s recorded"
         verdict = replace(verdict, reasons=(*verdict.reasons, note))
     elif window is None:
         verdict = replace(verdict, reasons=(*verdict.reasons, "no load phase was recorded"))

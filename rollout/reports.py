@@ -10,7 +10,7 @@ from slo.verdict import Status
 if TYPE_CHECKING:
     from rollout.gate import GateResult
 
-__all__ = ["junit_xml", "markdown_summary"]
+__all__ = ["format_value", "junit_xml", "markdown_summary"]
 
 _ICON = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.INCONCLUSIVE: "INCONCLUSIVE"}
 
@@ -37,7 +37,8 @@ def junit_xml(result: GateResult) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _fmt(value: float | None, unit: str) -> str:
+def format_value(value: float | None, unit: str) -> str:
+    """An observed value or threshold as the reports show it."""
     if value is None:
         return "-"
     return f"{value:.1f} ms" if unit == "ms" else f"{value:.4g}"
@@ -55,9 +56,13 @@ def markdown_summary(result: GateResult) -> str:
     lines += ["", "## SLOs", "", "| SLO | endpoint | status | observed | threshold | detail |"]
     lines.append("|---|---|---|---|---|---|")
     for ev in verdict.evaluations:
+        observed, threshold = (
+            format_value(ev.observed, ev.unit),
+            format_value(ev.threshold, ev.unit),
+        )
         lines.append(
-            f"| {ev.slo_id} | `{ev.endpoint}` | {_ICON[ev.status]} | {_fmt(ev.observed, ev.unit)}"
-            f" | {_fmt(ev.threshold, ev.unit)} | {ev.reason} |"
+            f"| {ev.slo_id} | `{ev.endpoint}` | {_ICON[ev.status]} | {observed}"
+            f" | {threshold} | {ev.reason} |"
         )
     lines += ["", "## Endpoints", ""]
     lines.append("| endpoint | planned | requests | failures | p50 | p95 | p99 | p99.9 | max |")

@@ -9,8 +9,6 @@ open second. A recorder failure stops the flood and fails the process (exit 3).
 
 from __future__ import annotations
 
-import locust  # noqa: F401  (first: gevent must patch before anything opens sockets)
-
 import argparse
 import signal
 import sys
@@ -20,14 +18,15 @@ from typing import Any
 
 import gevent
 import gevent.event
+import locust  # noqa: F401  (first: gevent must patch before anything opens sockets)
 from locust.env import Environment
-from slo.errors import PeakopsError
-from slo.plan import Plan, plan_from_snapshot
 
 from collectors.latency import IntervalRecorder
 from collectors.rundir import LATENCY_FILE, EventLog, RunDir
 from scenarios.journeys import FloodConfig, make_user_class
 from scenarios.shoppers import Catalog, ChannelMix
+from slo.errors import PeakopsError
+from slo.plan import Plan, plan_from_snapshot
 
 __all__ = ["main", "run_flood"]
 
@@ -58,7 +57,9 @@ class _Recording:
         self, request_type: str, name: str, response_time: float, exception: Any, **_: Any
     ) -> None:
         try:
-            self.recorder.record(f"{request_type} {name}", response_time / 1000.0, exception is None)
+            self.recorder.record(
+                f"{request_type} {name}", response_time / 1000.0, exception is None
+            )
         except Exception as err:  # a broken recorder must not be swallowed by Locust
             self.error = err
 
@@ -70,14 +71,19 @@ def run_flood(run: RunDir, host: str) -> int:
     latency = run.appender(LATENCY_FILE)
     recording = _Recording(IntervalRecorder(latency.append, source="load-0"))
     env = Environment(user_classes=[make_user_class(config)], host=host)
-    env.events.request.add_listener(recording.on_request)
+    env.events.request.add_listener(recording.on_request)  # type: ignore[no-untyped-call]
     runner = env.create_local_runner()
     stop = gevent.event.Event()
     gevent.signal_handler(signal.SIGTERM, stop.set)
     gevent.signal_handler(signal.SIGINT, stop.set)
 
-    events.emit("load_started", rate=config.rate, users=config.users, host=host,
-                duration_s=plan.load.duration_s)
+    events.emit(
+        "load_started",
+        rate=config.rate,
+        users=config.users,
+        host=host,
+        duration_s=plan.load.duration_s,
+    )
     runner.start(config.users, spawn_rate=config.users)
     deadline = time.monotonic() + plan.load.duration_s
     while time.monotonic() < deadline and not stop.is_set() and recording.error is None:

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 from locust import constant_throughput, task
 from locust.contrib.fasthttp import FastHttpUser
-from slo.conventions import RUN_ID_HEADER
 
 from scenarios.shoppers import Catalog, ChannelMix
+from slo.conventions import RUN_ID_HEADER
 
 __all__ = ["FloodConfig", "OrderFloodUser", "make_user_class"]
 

@@ -58,8 +58,16 @@ def test_a_missing_plan_file_exits_2(tmp_path: Path) -> None:
 
 def test_a_bad_duration_flag_exits_2_before_anything_starts(tmp_path: Path) -> None:
     result = runner.invoke(
-        app, ["rehearse", "--plan", str(ROOT / "peak.yaml"), "--duration", "soon",
-              "--run-dir", str(tmp_path)]
+        app,
+        [
+            "rehearse",
+            "--plan",
+            str(ROOT / "peak.yaml"),
+            "--duration",
+            "soon",
+            "--run-dir",
+            str(tmp_path),
+        ],
     )
     assert result.exit_code == 2
     assert "--duration" in result.output and "soon" in result.output

@@ -35,8 +35,13 @@ class Clock:
 
 
 def record_run(
-    tmp_path: Path, *, latency_s: float, per_second: int = 10, seconds: int = 10,
-    finished: bool = True, fail_every: int = 0,
+    tmp_path: Path,
+    *,
+    latency_s: float,
+    per_second: int = 10,
+    seconds: int = 10,
+    finished: bool = True,
+    fail_every: int = 0,
 ) -> tuple[RunDir, Plan]:
     plan = load_plan_text(PLAN, "test.yaml")
     run = RunDir.create(tmp_path, "run-1", plan=plan_snapshot(plan), git_sha=None)

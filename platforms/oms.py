@@ -1,0 +1,65 @@
+"""How the reference OMS is configured and the command lines that start its processes.
+
+Only command lines: ``reference_oms`` is started by module name and never imported.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["HOST", "OmsConfig", "inventory_argv", "orders_argv"]
+
+HOST = "127.0.0.1"
+"""Every process of the local platform listens here only."""
+
+
+@dataclass(frozen=True)
+class OmsConfig:
+    """How to run the reference OMS.
+
+    ``port`` is the public orders port (None: a free one); ``module`` is what
+    ``python -m`` runs (tests swap in a stand-in).
+    """
+
+    version: str = "v1"
+    replicas: int = 2
+    skus: int = 200
+    locations: int = 2
+    seed: int = 42
+    min_stock: int = 20
+    max_stock: int = 200
+    python: str = sys.executable
+    module: str = "reference_oms"
+    port: int | None = None
+
+
+def inventory_argv(config: OmsConfig, *, port: int, db: Path) -> list[str]:
+    """Command line of the inventory service."""
+    return [
+        *(config.python, "-m", config.module, "inventory"),
+        *("--host", HOST, "--port", str(port), "--db", str(db)),
+        *("--skus", str(config.skus), "--locations", str(config.locations)),
+        *("--seed", str(config.seed)),
+        *("--min-stock", str(config.min_stock), "--max-stock", str(config.max_stock)),
+    ]
+
+
+def orders_argv(
+    config: OmsConfig,
+    *,
+    port: int,
+    admin_port: int,
+    inventory_url: str,
+    db: Path,
+    version: str,
+    replica_id: int,
+) -> list[str]:
+    """Command line of one orders replica; every replica shares ``port`` and ``db``."""
+    return [
+        *(config.python, "-m", config.module, "orders"),
+        *("--host", HOST, "--port", str(port), "--admin-port", str(admin_port)),
+        *("--inventory-url", inventory_url, "--db", str(db)),
+        *("--version", version, "--replica-id", str(replica_id)),
+    ]

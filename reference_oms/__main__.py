@@ -1,0 +1,146 @@
+"""Command line: `python -m reference_oms inventory ...` and `... orders ...`."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+import threading
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from .catalog import CatalogSpec
+from .inventory_app import InventorySettings, create_inventory_app
+from .orders_app import OrdersSettings, create_orders_app
+from .serving import listen_socket, serve
+
+__all__ = ["build_parser", "main"]
+
+
+def _loopback_host(value: str) -> str:
+    if not _is_loopback_ip(value):
+        raise argparse.ArgumentTypeError(f"refusing to bind {value!r}: only loopback is allowed")
+    return value
+
+
+def _loopback_url(value: str) -> str:
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not (host == "localhost" or _is_loopback_ip(host)):
+        raise argparse.ArgumentTypeError(
+            f"inventory url must be http(s) on loopback, got {value!r}"
+        )
+    return value.rstrip("/")
+
+
+def _is_loopback_ip(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _add_inventory(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "inventory",
+        help="run the inventory service (source of truth)",
+        description="Run the inventory service: stock, reservations, change feed.",
+    )
+    p.add_argument("--port", type=int, required=True, help="port to listen on")
+    p.add_argument("--db", required=True, help="SQLite file (created and seeded if new)")
+    p.add_argument("--host", type=_loopback_host, default="127.0.0.1", help="loopback address")
+    p.add_argument("--skus", type=int, default=200, help="catalog size when seeding")
+    p.add_argument("--locations", type=int, default=2, help="number of locations when seeding")
+    p.add_argument("--seed", type=int, default=42, help="random seed for the starting stock")
+    p.add_argument("--min-stock", type=int, default=20, help="least on-hand per sku/location")
+    p.add_argument("--max-stock", type=int, default=200, help="most on-hand per sku/location")
+
+
+def _add_orders(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "orders",
+        help="run one orders replica",
+        description="Run one orders replica; replicas share --port.",
+    )
+    p.add_argument(
+        "--port", type=int, required=True, help="public port, shared by all replicas (SO_REUSEPORT)"
+    )
+    p.add_argument(
+        "--admin-port",
+        type=int,
+        required=True,
+        help="this replica's own port (health, per-replica metrics)",
+    )
+    p.add_argument(
+        "--inventory-url",
+        type=_loopback_url,
+        required=True,
+        help="base URL of the inventory service, e.g. http://127.0.0.1:8100",
+    )
+    p.add_argument("--db", required=True, help="orders SQLite file shared by all replicas")
+    p.add_argument(
+        "--version",
+        choices=["v1", "v2"],
+        required=True,
+        help="v1 = correct; v2 = the oversell + latency regression",
+    )
+    p.add_argument("--replica-id", type=int, default=1, help="this replica's number")
+    p.add_argument("--host", type=_loopback_host, default="127.0.0.1", help="loopback address")
+    p.add_argument(
+        "--marketplace-sync",
+        type=float,
+        default=0.5,
+        help="seconds between marketplace view refreshes (0 = live)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `python -m reference_oms` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m reference_oms",
+        description="The embedded reference OMS (system under test for peakops).",
+    )
+    sub = parser.add_subparsers(dest="process", required=True, metavar="{inventory,orders}")
+    _add_inventory(sub)
+    _add_orders(sub)
+    return parser
+
+
+def _run_inventory(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    try:
+        catalog = CatalogSpec(args.skus, args.locations, args.seed, args.min_stock, args.max_stock)
+    except ValueError as err:
+        parser.error(str(err))
+    stopping = threading.Event()
+    app = create_inventory_app(InventorySettings(args.db, catalog), stopping)
+    serve(app, [listen_socket(args.host, args.port)], stopping)
+
+
+def _run_orders(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    if args.port == args.admin_port:
+        parser.error("--admin-port must differ from --port")
+    if args.marketplace_sync < 0:
+        parser.error("--marketplace-sync must be >= 0")
+    settings = OrdersSettings(
+        args.inventory_url, args.db, args.version, args.replica_id, args.marketplace_sync
+    )
+    sockets = [
+        listen_socket(args.host, args.port, reuse_port=True),
+        listen_socket(args.host, args.admin_port),
+    ]
+    serve(create_orders_app(settings), sockets, threading.Event())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` and run the chosen process until it is signalled to stop."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.process == "inventory":
+        _run_inventory(args, parser)
+    else:
+        _run_orders(args, parser)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The orders service's calls to inventory, mapped to a small set of typed outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from .schemas import Line
+
+__all__ = ["InventoryClient", "InventoryReply"]
+
+ReplyKind = Literal["reserved", "out_of_stock", "released", "not_found", "not_reserved", "error"]
+
+
+@dataclass(frozen=True)
+class InventoryReply:
+    """What inventory said; `error` means unreachable, timed out, or an unexpected status."""
+
+    kind: ReplyKind
+    body: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+
+class InventoryClient:
+    """Reserve and release calls over a pooled `httpx.AsyncClient` built by the caller."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def reserve(
+        self, order_id: str, location: str, lines: Sequence[Line], atomic: bool
+    ) -> InventoryReply:
+        """Ask inventory to reserve `lines` at `location` for `order_id` (idempotent there)."""
+        payload = {
+            "order_id": order_id,
+            "location": location,
+            "lines": [line.model_dump() for line in lines],
+            "atomic": atomic,
+        }
+        return await self._post("/reservations", payload, {200: "reserved", 409: "out_of_stock"})
+
+    async def release(self, order_id: str) -> InventoryReply:
+        """Ask inventory to give an order's units back (idempotent there)."""
+        return await self._post(
+            f"/reservations/{order_id}/release",
+            None,
+            {200: "released", 404: "not_found", 409: "not_reserved"},
+        )
+
+    async def _post(
+        self, path: str, payload: dict[str, Any] | None, kinds: dict[int, ReplyKind]
+    ) -> InventoryReply:
+        try:
+            response = await self._client.post(path, json=payload)
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as err:
+            return InventoryReply("error", detail=f"inventory {path} failed: {err!r}")
+        kind = kinds.get(response.status_code)
+        if kind is None:
+            return InventoryReply(
+                "error", body, f"inventory {path} answered {response.status_code}"
+            )
+        return InventoryReply(kind, body)
