@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import sys
 import threading
 from enum import StrEnum
 from pathlib import Path
@@ -17,13 +18,13 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
+from rollout.console import render_result
+from rollout.gate import GateResult
 from slo.durations import parse_duration
 from slo.errors import PeakopsError, UsageError
 from slo.loader import load_plan
 from slo.plan import Plan, with_overrides
-from slo.verdict import Status
 
 __all__ = ["app"]
 
@@ -39,7 +40,8 @@ oms_app = typer.Typer(help="The embedded reference OMS.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 app.add_typer(oms_app, name="oms")
 
-stdout = Console()
+# Pipes and CI logs get a fixed, wide layout instead of Rich's 80-column default.
+stdout = Console(width=None if sys.stdout.isatty() else 120)
 stderr = Console(stderr=True, soft_wrap=True)
 
 
@@ -57,8 +59,6 @@ PlanOption = Annotated[Path, typer.Option("--plan", "-p", help="Plan file.")]
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table for people, json on stdout for machines.")
 ]
-
-_STYLE = {Status.PASS: "green", Status.FAIL: "red", Status.INCONCLUSIVE: "yellow"}
 
 
 def _fail(err: PeakopsError) -> NoReturn:
@@ -79,35 +79,11 @@ def _load(path: Path, *, duration: str | None = None, oms_version: str | None = 
     return with_overrides(plan, duration_s=duration_s, oms_version=oms_version)
 
 
-def _show(result: object, output: Output) -> None:
-    from rollout.gate import GateResult
-    from rollout.reports import format_value
-
-    assert isinstance(result, GateResult)
+def _show(result: GateResult, output: Output) -> None:
     if output is Output.json:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
-        return
-    verdict = result.verdict
-    table = Table(title=f"run {result.run_id}", title_justify="left")
-    for column in ("SLO", "endpoint", "status", "observed", "threshold", "detail"):
-        table.add_column(column)
-    for ev in verdict.evaluations:
-        table.add_row(
-            ev.slo_id,
-            ev.endpoint,
-            f"[{_STYLE[ev.status]}]{ev.status.value}[/]",
-            format_value(ev.observed, ev.unit),
-            format_value(ev.threshold, ev.unit),
-            ev.reason,
-        )
-    stdout.print(table)
-    for reason in verdict.reasons:
-        stdout.print(f"  {reason}")
-    colour = _STYLE[verdict.status]
-    stdout.print(
-        f"verdict: [bold {colour}]{verdict.status.value}[/] (exit {verdict.exit_code})"
-        f"  files: {result.run_dir}/"
-    )
+    else:
+        render_result(result, stdout)
 
 
 @app.command()

@@ -1,0 +1,59 @@
+"""The verdict as a person reads it in a terminal: SLO table, endpoint table, one line."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from rollout.gate import GateResult
+from rollout.reports import format_value
+from slo.verdict import Status
+
+__all__ = ["render_result"]
+
+_STYLE = {Status.PASS: "green", Status.FAIL: "red", Status.INCONCLUSIVE: "yellow"}
+
+
+def _slo_table(result: GateResult) -> Table:
+    table = Table(title=f"SLOs of run {result.run_id}", title_justify="left")
+    for column in ("SLO", "endpoint", "status", "observed", "threshold"):
+        table.add_column(column, no_wrap=True)
+    for ev in result.verdict.evaluations:
+        table.add_row(
+            ev.slo_id,
+            ev.endpoint,
+            f"[{_STYLE[ev.status]}]{ev.status.value}[/]",
+            format_value(ev.observed, ev.unit),
+            format_value(ev.threshold, ev.unit),
+        )
+    return table
+
+
+def _endpoint_table(result: GateResult) -> Table:
+    table = Table(title="endpoints (latency in ms)", title_justify="left")
+    for column in ("endpoint", "planned", "sent", "failed", "p50", "p95", "p99", "p99.9"):
+        table.add_column(column, no_wrap=True, justify="left" if column == "endpoint" else "right")
+    for es in result.endpoints:
+        p = es.percentiles_ms
+        planned = f"{es.planned:.0f}" if es.planned is not None else "-"
+        table.add_row(
+            es.endpoint, planned, str(es.requests), str(es.failures),
+            *(f"{p[q]:.1f}" for q in (50.0, 95.0, 99.0, 99.9)),
+        )  # fmt: skip
+    return table
+
+
+def render_result(result: GateResult, console: Console) -> None:
+    """Print the verdict: tables, why anything did not pass, and where the files are."""
+    console.print(_slo_table(result))
+    console.print(_endpoint_table(result))
+    for ev in result.verdict.evaluations:
+        if ev.status is not Status.PASS:
+            console.print(f"[{_STYLE[ev.status]}]{ev.slo_id}[/]: {ev.reason}")
+    for reason in result.verdict.reasons:
+        console.print(reason)
+    verdict = result.verdict
+    console.print(
+        f"verdict: [bold {_STYLE[verdict.status]}]{verdict.status.value}[/] "
+        f"(exit {verdict.exit_code})  files: {result.run_dir}/"
+    )
