@@ -47,9 +47,6 @@ def render_result(result: GateResult, console: Console) -> None:
     """Print the verdict: tables, why anything did not pass, and where the files are."""
     console.print(_slo_table(result))
     console.print(_endpoint_table(result))
-    for ev in result.verdict.evaluations:
-        if ev.status is not Status.PASS:
-            console.print(f"[{_STYLE[ev.status]}]{ev.slo_id}[/]: {ev.reason}")
     for reason in result.verdict.reasons:
         console.print(reason)
     verdict = result.verdict
