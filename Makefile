@@ -27,7 +27,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy slo
+	$(BIN)/mypy --strict slo
 	$(BIN)/mypy cli.py collectors rollout rehearsal platforms scenarios reference_oms
 
 fmt: setup

@@ -66,6 +66,9 @@ class _Bucket:
     histogram: HdrHistogram = field(default_factory=new_histogram)
     ok: int = 0
     fail: int = 0
+    # The slowest traced request of the interval: the exemplar worth opening.
+    exemplar_trace: str | None = None
+    exemplar_s: float = -1.0
 
 
 class IntervalRecorder:
@@ -90,8 +93,10 @@ class IntervalRecorder:
         self._index: int | None = None
         self._buckets: dict[str, _Bucket] = {}
 
-    def record(self, endpoint: str, latency_s: float, ok: bool) -> None:
-        """Record one request that ended now."""
+    def record(
+        self, endpoint: str, latency_s: float, ok: bool, trace_id: str | None = None
+    ) -> None:
+        """Record one request that ended now (``trace_id`` if it was traced)."""
         index = int(self._clock() // self._interval)
         if index != self._index:
             self._emit()
@@ -105,6 +110,8 @@ class IntervalRecorder:
             bucket.ok += 1
         else:
             bucket.fail += 1
+        if trace_id is not None and latency_s > bucket.exemplar_s:
+            bucket.exemplar_trace, bucket.exemplar_s = trace_id, latency_s
 
     def flush(self, *, final: bool = False) -> None:
         """Emit the open interval if it has closed (or always, when ``final``)."""
@@ -127,7 +134,7 @@ class IntervalRecorder:
 def _interval_record(
     start: float, interval: float, endpoint: str, bucket: _Bucket, source: str
 ) -> dict[str, Any]:
-    return {
+    record: dict[str, Any] = {
         "t": round(start, 3),
         "interval_s": interval,
         "endpoint": endpoint,
@@ -136,6 +143,9 @@ def _interval_record(
         "source": source,
         "hist": bucket.histogram.encode().decode(),
     }
+    if bucket.exemplar_trace is not None:
+        record["exemplar"] = {"trace_id": bucket.exemplar_trace, "latency_s": bucket.exemplar_s}
+    return record
 
 
 def merge(records: Iterable[dict[str, Any]]) -> dict[str, tuple[int, int, HdrDistribution]]:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from collectors.latency import HdrDistribution, merge
+from collectors.loadmeter import LOAD_FILE
 from collectors.rundir import LATENCY_FILE, RunDir
-from slo.stats import ALL_ENDPOINTS, EndpointStats, RunStats
+from slo.stats import ALL_ENDPOINTS, EndpointStats, GeneratorStats, RunStats
 
-__all__ = ["EndpointSummary", "LoadWindow", "endpoint_summaries", "load_window", "run_stats"]
+__all__ = [
+    "EndpointSummary",
+    "LoadWindow",
+    "endpoint_summaries",
+    "generator_stats",
+    "load_window",
+    "planned_requests",
+    "run_stats",
+]
 
 REPORTED_PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 
@@ -55,15 +65,45 @@ def load_window(run: RunDir, latency: list[dict[str, Any]]) -> LoadWindow | None
     return LoadWindow(start, max(start, last), complete=False)
 
 
-def run_stats(
-    run: RunDir, *, planned_rates: Mapping[str, float]
-) -> tuple[RunStats, LoadWindow | None]:
-    """Merge every latency interval of the run into ``RunStats``.
+def generator_stats(load: list[dict[str, Any]], window_s: float = 5.0) -> GeneratorStats | None:
+    """Totals of the load generator's records, and its busiest ``window_s`` of CPU."""
+    if not load:
+        return None
+    cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for record in load:
+        cpu[str(record.get("source", ""))].append(
+            (float(record["t"]), float(record["cpu_percent"]))
+        )
+    busiest, busiest_source = 0.0, ""
+    for source, samples in cpu.items():
+        samples.sort()
+        for i, (start, _) in enumerate(samples):
+            window = [c for t, c in samples[i:] if t < start + window_s]
+            if len(window) >= window_s and sum(window) / len(window) > busiest:
+                busiest, busiest_source = sum(window) / len(window), source
+    return GeneratorStats(
+        arrivals_planned=sum(float(r["arrivals_planned"]) for r in load),
+        arrivals_sent=sum(int(r["arrivals_sent"]) for r in load),
+        arrivals_dropped=sum(int(r["arrivals_dropped"]) for r in load),
+        busiest_cpu_percent=round(busiest, 1),
+        busiest_source=busiest_source or next(iter(cpu)),
+        cpu_window_s=window_s,
+    )
 
-    ``planned_rates`` (requests per second, by endpoint) turn the load window into
-    the planned request counts that throughput SLOs compare against.
-    """
+
+def planned_requests(load: list[dict[str, Any]]) -> dict[str, float]:
+    """Requests the load plan meant to send, per endpoint (from the generator's records)."""
+    planned: dict[str, float] = defaultdict(float)
+    for record in load:
+        for endpoint, count in record.get("planned", {}).items():
+            planned[endpoint] += float(count)
+    return dict(planned)
+
+
+def run_stats(run: RunDir) -> tuple[RunStats, LoadWindow | None]:
+    """Merge every latency interval and load record of the run into ``RunStats``."""
     latency = list(run.records(LATENCY_FILE))
+    load = list(run.records(LOAD_FILE))
     merged = merge(latency)
     endpoints: dict[str, EndpointStats] = {}
     total = HdrDistribution()
@@ -77,8 +117,13 @@ def run_stats(
         endpoints[ALL_ENDPOINTS] = EndpointStats(ALL_ENDPOINTS, ok_all + fail_all, fail_all, total)
     window = load_window(run, latency)
     elapsed = window.elapsed_s if window else 0.0
-    planned = {name: rate * elapsed for name, rate in planned_rates.items() if elapsed > 0}
-    return RunStats(endpoints=endpoints, elapsed_s=elapsed, planned=planned), window
+    stats = RunStats(
+        endpoints=endpoints,
+        elapsed_s=elapsed,
+        planned=planned_requests(load),
+        generator=generator_stats(load),
+    )
+    return stats, window
 
 
 @dataclass(frozen=True)

@@ -349,7 +349,8 @@ class LocalPlatform:
 
     def _inventory_child(self) -> ChildProcess:
         db = self._work_dir / "inventory.db"
-        argv = inventory_argv(self._config, port=self._inventory_port, db=db)
+        traces = self._traces_file(_INVENTORY)
+        argv = inventory_argv(self._config, port=self._inventory_port, db=db, traces_file=traces)
         return self._child(_INVENTORY, argv, self._inventory_port)
 
     def _orders_child(self, replica_id: int) -> ChildProcess:
@@ -366,7 +367,12 @@ class LocalPlatform:
             db=self._work_dir / "orders.db",
             version=version,
             replica_id=replica_id,
+            traces_file=self._traces_file(f"orders-{replica_id}"),
         )
+
+    def _traces_file(self, name: str) -> Path | None:
+        traces_dir = self._config.traces_dir
+        return None if traces_dir is None else Path(traces_dir) / f"{name}.jsonl"
 
     def _child(self, name: str, argv: list[str], port: int) -> ChildProcess:
         return ChildProcess(name, argv, log_path=self._work_dir / f"{name}.log", port=port)

@@ -20,7 +20,8 @@ class OmsConfig:
     """How to run the reference OMS.
 
     ``port`` is the public orders port (None: a free one); ``module`` is what
-    ``python -m`` runs (tests swap in a stand-in).
+    ``python -m`` runs (tests swap in a stand-in). With ``traces_dir`` each process
+    appends its spans to ``<traces_dir>/<process name>.jsonl`` (OTLP-JSON lines).
     """
 
     version: str = "v1"
@@ -33,9 +34,16 @@ class OmsConfig:
     python: str = sys.executable
     module: str = "reference_oms"
     port: int | None = None
+    traces_dir: Path | None = None
 
 
-def inventory_argv(config: OmsConfig, *, port: int, db: Path) -> list[str]:
+def _traces_flag(traces_file: Path | None) -> list[str]:
+    return [] if traces_file is None else ["--traces-file", str(traces_file)]
+
+
+def inventory_argv(
+    config: OmsConfig, *, port: int, db: Path, traces_file: Path | None = None
+) -> list[str]:
     """Command line of the inventory service."""
     return [
         *(config.python, "-m", config.module, "inventory"),
@@ -43,6 +51,7 @@ def inventory_argv(config: OmsConfig, *, port: int, db: Path) -> list[str]:
         *("--skus", str(config.skus), "--locations", str(config.locations)),
         *("--seed", str(config.seed)),
         *("--min-stock", str(config.min_stock), "--max-stock", str(config.max_stock)),
+        *_traces_flag(traces_file),
     ]
 
 
@@ -55,6 +64,7 @@ def orders_argv(
     db: Path,
     version: str,
     replica_id: int,
+    traces_file: Path | None = None,
 ) -> list[str]:
     """Command line of one orders replica; every replica shares ``port`` and ``db``."""
     return [
@@ -62,4 +72,5 @@ def orders_argv(
         *("--host", HOST, "--port", str(port), "--admin-port", str(admin_port)),
         *("--inventory-url", inventory_url, "--db", str(db)),
         *("--version", version, "--replica-id", str(replica_id)),
+        *_traces_flag(traces_file),
     ]

@@ -13,6 +13,7 @@ from .catalog import CatalogSpec
 from .inventory_app import InventorySettings, create_inventory_app
 from .orders_app import OrdersSettings, create_orders_app
 from .serving import listen_socket, serve
+from .tracing import build_tracer_provider
 
 __all__ = ["build_parser", "main"]
 
@@ -54,6 +55,7 @@ def _add_inventory(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--seed", type=int, default=42, help="random seed for the starting stock")
     p.add_argument("--min-stock", type=int, default=20, help="least on-hand per sku/location")
     p.add_argument("--max-stock", type=int, default=200, help="most on-hand per sku/location")
+    _add_traces_file(p)
 
 
 def _add_orders(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,6 +94,17 @@ def _add_orders(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         default=0.5,
         help="seconds between marketplace view refreshes (0 = live)",
     )
+    _add_traces_file(p)
+
+
+def _add_traces_file(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--traces-file",
+        default=None,
+        metavar="PATH",
+        help="append spans here as OTLP-JSON lines (unless OTEL_EXPORTER_OTLP_ENDPOINT is "
+        "set: then OTLP goes there); neither = tracing off",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,8 +125,13 @@ def _run_inventory(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     except ValueError as err:
         parser.error(str(err))
     stopping = threading.Event()
-    app = create_inventory_app(InventorySettings(args.db, catalog), stopping)
-    serve(app, [listen_socket(args.host, args.port)], stopping)
+    provider = build_tracer_provider("inventory", args.traces_file)
+    app = create_inventory_app(InventorySettings(args.db, catalog), stopping, provider)
+    try:
+        serve(app, [listen_socket(args.host, args.port)], stopping)
+    finally:
+        if provider is not None:
+            provider.shutdown()
 
 
 def _run_orders(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -128,7 +146,16 @@ def _run_orders(args: argparse.Namespace, parser: argparse.ArgumentParser) -> No
         listen_socket(args.host, args.port, reuse_port=True),
         listen_socket(args.host, args.admin_port),
     ]
-    serve(create_orders_app(settings), sockets, threading.Event())
+    instance = {
+        "service.instance.id": f"orders-{args.replica_id}",
+        "service.version": args.version,
+    }
+    provider = build_tracer_provider("orders", args.traces_file, instance)
+    try:
+        serve(create_orders_app(settings, tracer_provider=provider), sockets, threading.Event())
+    finally:
+        if provider is not None:
+            provider.shutdown()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

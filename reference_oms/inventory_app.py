@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +21,7 @@ from .change_feed import ChangeNotifier, event_stream
 from .http_metrics import LatencyMiddleware, metrics_endpoint, request_latency_histogram
 from .inventory_store import InventoryStore, UnknownItemError
 from .schemas import BadRequest, ReservationRequest, parse_body
+from .tracing import flushing, tracing_middleware
 
 __all__ = ["InventorySettings", "create_inventory_app"]
 
@@ -121,12 +123,15 @@ class _Inventory:
 
 
 def create_inventory_app(
-    settings: InventorySettings, shutdown: threading.Event | None = None
+    settings: InventorySettings,
+    shutdown: threading.Event | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """Build the inventory app with its own metrics registry.
 
     `shutdown` is set by the server on SIGTERM/SIGINT so open event streams end promptly
-    instead of holding graceful shutdown open.
+    instead of holding graceful shutdown open. With `tracer_provider` every request
+    gets a SERVER span, flushed when the lifespan ends.
     """
     registry = CollectorRegistry()
     api = _Inventory(settings, shutdown or threading.Event())
@@ -141,10 +146,12 @@ def create_inventory_app(
         Route("/events", api.events, methods=["GET"]),
     ]
     middleware = [
+        *tracing_middleware(tracer_provider),
         Middleware(
             LatencyMiddleware, histogram=request_latency_histogram(registry), service=SERVICE
-        )
+        ),
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=api.lifespan)
+    lifespan = flushing(api.lifespan, tracer_provider)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.registry = registry
     return app

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+from opentelemetry.trace import Tracer
 
 from .schemas import Line
+from .tracing import client_span
 
 __all__ = ["InventoryClient", "InventoryReply"]
 
@@ -25,10 +27,14 @@ class InventoryReply:
 
 
 class InventoryClient:
-    """Reserve and release calls over a pooled `httpx.AsyncClient` built by the caller."""
+    """Reserve and release calls over a pooled `httpx.AsyncClient` built by the caller.
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    With a `tracer`, each call is a CLIENT span whose context travels in the headers.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, tracer: Tracer | None = None) -> None:
         self._client = client
+        self._tracer = tracer
 
     async def reserve(
         self, order_id: str, location: str, lines: Sequence[Line], atomic: bool
@@ -40,24 +46,35 @@ class InventoryClient:
             "lines": [line.model_dump() for line in lines],
             "atomic": atomic,
         }
-        return await self._post("/reservations", payload, {200: "reserved", 409: "out_of_stock"})
+        return await self._post(
+            "/reservations", "/reservations", payload, {200: "reserved", 409: "out_of_stock"}
+        )
 
     async def release(self, order_id: str) -> InventoryReply:
         """Ask inventory to give an order's units back (idempotent there)."""
         return await self._post(
             f"/reservations/{order_id}/release",
+            "/reservations/{order_id}/release",
             None,
             {200: "released", 404: "not_found", 409: "not_reserved"},
         )
 
     async def _post(
-        self, path: str, payload: dict[str, Any] | None, kinds: dict[int, ReplyKind]
+        self,
+        path: str,
+        route: str,
+        payload: dict[str, Any] | None,
+        kinds: dict[int, ReplyKind],
     ) -> InventoryReply:
-        try:
-            response = await self._client.post(path, json=payload)
-            body = response.json()
-        except (httpx.HTTPError, ValueError) as err:
-            return InventoryReply("error", detail=f"inventory {path} failed: {err!r}")
+        url = str(self._client.base_url.join(path)) if self._tracer is not None else path
+        with client_span(self._tracer, "POST", route, url) as call:
+            try:
+                response = await self._client.post(path, json=payload, headers=call.headers)
+                call.status_code = response.status_code
+                body = response.json()
+            except (httpx.HTTPError, ValueError) as err:
+                call.error = repr(err)
+                return InventoryReply("error", detail=f"inventory {path} failed: {err!r}")
         kind = kinds.get(response.status_code)
         if kind is None:
             return InventoryReply(

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, Counter
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +33,7 @@ from .placement import Placer, V1Placer, V2Placer
 from .schemas import Channel
 from .stock_feed import FeedMetrics, follow_inventory, refresh_marketplace_forever
 from .stock_view import ChannelViews
+from .tracing import flushing, tracer_of, tracing_middleware
 
 __all__ = ["OrdersSettings", "create_orders_app"]
 
@@ -58,9 +61,11 @@ class _Orders:
         settings: OrdersSettings,
         registry: CollectorRegistry,
         transport: httpx.AsyncBaseTransport | None,
+        tracer: Tracer | None,
     ) -> None:
         self.settings = settings
         self.transport = transport
+        self.tracer = tracer
         self.views = ChannelViews(settings.marketplace_sync_seconds)
         self.feed_metrics = FeedMetrics(registry)
         self.orders_total = Counter(
@@ -98,7 +103,7 @@ class _Orders:
             self._client(INVENTORY_TIMEOUT_SECONDS) as api,
             self._client(FEED_READ_TIMEOUT_SECONDS) as feed,
         ):
-            inventory = InventoryClient(api)
+            inventory = InventoryClient(api, self.tracer)
             self._flow = OrderFlow(
                 store,
                 inventory,
@@ -193,14 +198,18 @@ def _order_or_404(order: dict[str, Any] | None, wanted: str) -> Response:
 
 
 def create_orders_app(
-    settings: OrdersSettings, transport: httpx.AsyncBaseTransport | None = None
+    settings: OrdersSettings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """Build one orders replica's app with its own metrics registry.
 
-    `transport` replaces the network for calls to inventory (tests pass a fake).
+    `transport` replaces the network for calls to inventory (tests pass a fake). With
+    `tracer_provider` every request gets a SERVER span and every call to inventory a
+    CLIENT span carrying the trace on; spans are flushed when the lifespan ends.
     """
     registry = CollectorRegistry()
-    api = _Orders(settings, registry, transport)
+    api = _Orders(settings, registry, transport, tracer_of(tracer_provider))
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint(registry), methods=["GET"]),
@@ -211,10 +220,12 @@ def create_orders_app(
         Route("/stock/{sku}", api.stock, methods=["GET"]),
     ]
     middleware = [
+        *tracing_middleware(tracer_provider),
         Middleware(
             LatencyMiddleware, histogram=request_latency_histogram(registry), service=SERVICE
-        )
+        ),
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=api.lifespan)
+    lifespan = flushing(api.lifespan, tracer_provider)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.registry = registry
     return app

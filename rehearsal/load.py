@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from slo.errors import InfraError
 __all__ = ["run_load_process"]
 
 LOAD_LOG = "load.log"
-GRACE_S = 15.0
+GRACE_S = 30.0
 
 
 def run_load_process(
@@ -23,6 +24,7 @@ def run_load_process(
     host: str,
     *,
     duration_s: float,
+    processes: int = 1,
     on_tick: Callable[[float], None] = lambda _elapsed: None,
 ) -> None:
     """Flood ``host`` for the plan's duration; raise ``InfraError`` if the load process fails.
@@ -30,7 +32,7 @@ def run_load_process(
     ``on_tick`` gets the elapsed seconds a few times a second (progress display).
     Ctrl-C stops the flood cleanly: the child gets SIGTERM, flushes, and exits.
     """
-    command = [sys.executable, "-m", "scenarios.flood", "--run-dir", str(run.path), "--host", host]
+    command = locust_command(run, host, processes=processes)
     with run.file(LOAD_LOG).open("ab") as log:
         # The flood must not outlive a rehearsal that was killed (SIGKILL included).
         child = subprocess.Popen(
@@ -53,6 +55,21 @@ def run_load_process(
     if child.returncode != 0:
         tail = run.file(LOAD_LOG).read_text(errors="replace").strip().splitlines()[-5:]
         raise InfraError(f"load process exited with code {child.returncode}: " + " | ".join(tail))
+
+
+def locust_command(run: RunDir, host: str, *, processes: int = 1) -> list[str]:
+    """Locust, headless, running our locustfile into ``run`` (``processes`` > 1 forks workers)."""
+    spec = importlib.util.find_spec("scenarios.locustfile")  # located, not imported
+    assert spec is not None and spec.origin is not None
+    command = [
+        sys.executable, "-m", "locust", "-f", spec.origin, "--headless",
+        "--run-dir", str(run.path), "--host", host,
+        "--exit-code-on-error", "0",  # the gate judges errors, not Locust
+        "--only-summary", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    if processes > 1:
+        command += ["--processes", str(processes)]
+    return command
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:

@@ -64,6 +64,7 @@ def _target_up(plan: Plan, run: RunDir, events: EventLog) -> Iterator[_Target]:
         seed=target.catalog.seed,
         min_stock=target.catalog.min_stock,
         max_stock=target.catalog.max_stock,
+        traces_dir=run.file("traces"),
     )
 
     def on_event(event: dict[str, Any]) -> None:

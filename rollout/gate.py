@@ -13,9 +13,10 @@ from typing import Any
 from collectors.rundir import RunDir
 from collectors.summary import EndpointSummary, LoadWindow, endpoint_summaries, run_stats
 from rollout.reports import junit_xml, markdown_summary
-from slo.conventions import ENDPOINT_PLACE_ORDER
 from slo.evaluate import evaluate
+from slo.generator import check_generator
 from slo.plan import Plan, plan_from_snapshot
+from slo.stats import GeneratorStats
 from slo.verdict import Verdict, decide
 
 __all__ = ["GateResult", "gate_run", "plan_of_run"]
@@ -34,6 +35,7 @@ class GateResult:
     verdict: Verdict
     endpoints: list[EndpointSummary]
     window: LoadWindow | None
+    generator: GeneratorStats | None = None
 
     def to_dict(self) -> dict[str, Any]:
         load: dict[str, Any] | None = None
@@ -43,6 +45,14 @@ class GateResult:
                 "complete": self.window.complete,
                 "interrupted": self.window.interrupted,
             }
+        if load is not None and self.generator is not None:
+            g = self.generator
+            load["arrivals"] = {
+                "planned": round(g.arrivals_planned, 1),
+                "sent": g.arrivals_sent,
+                "dropped": g.arrivals_dropped,
+            }
+            load["busiest_cpu_percent"] = g.busiest_cpu_percent
         return {
             "run_id": self.run_id,
             "run_dir": str(self.run_dir),
@@ -59,8 +69,11 @@ def plan_of_run(run: RunDir) -> Plan:
 
 def gate_run(run: RunDir, plan: Plan) -> GateResult:
     """Evaluate the SLOs of ``plan`` on ``run`` and write verdict, JUnit and summary."""
-    stats, window = run_stats(run, planned_rates={ENDPOINT_PLACE_ORDER: plan.load.rate})
+    stats, window = run_stats(run)
     evaluations = evaluate(plan.slos.objectives, stats, default_min_samples=plan.slos.min_samples)
+    generator = check_generator(stats.generator, plan.slos)
+    if generator is not None:
+        evaluations = (*evaluations, generator)
     verdict = decide(evaluations, plan.slos)
     if window is not None and not window.complete:
         how = "was interrupted" if window.interrupted else "never finished"
@@ -68,7 +81,8 @@ def gate_run(run: RunDir, plan: Plan) -> GateResult:
         verdict = replace(verdict, reasons=(*verdict.reasons, note))
     elif window is None:
         verdict = replace(verdict, reasons=(*verdict.reasons, "no load phase was recorded"))
-    result = GateResult(run.run_id, run.path, verdict, endpoint_summaries(stats), window)
+    summaries = endpoint_summaries(stats)
+    result = GateResult(run.run_id, run.path, verdict, summaries, window, stats.generator)
     run.write_json(VERDICT_FILE, result.to_dict())
     if plan.outputs.junit:
         run.write_text(JUNIT_FILE, junit_xml(result))

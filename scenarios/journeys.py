@@ -1,109 +1,137 @@
-"""The order-flood user: a shopper checks stock, places an order, sometimes cancels.
+"""Running one shopper journey over HTTP, measured: latency, outcome, trace, exemplar.
 
-Runs in the load process only (``import locust`` patches the process with gevent).
-Every request is named ``METHOD /route`` as in ``slo.conventions`` and tagged with
-the run id, so a real OMS can tell synthetic orders apart.
+Runs in the load process only (it uses Locust's ``FastHttpSession``). Every request
+is named ``METHOD /route`` as in ``slo.conventions``, tagged with the run id, traced
+(W3C ``traceparent``) when a tracer is given, and recorded into the interval
+recorder. In the open model the journey's first request is timed from the arrival's
+*intended* start, so a stalled target or a late scheduler shows in the latency.
 """
 
 from __future__ import annotations
 
-import itertools
-import random
-from dataclasses import dataclass
-from typing import Any, ClassVar
+import time
+from typing import Any, Protocol
 
-from locust import constant_throughput, task
-from locust.contrib.fasthttp import FastHttpUser
+from locust.contrib.fasthttp import FastHttpSession
 
-from scenarios.shoppers import Catalog, ChannelMix
-from slo.conventions import RUN_ID_HEADER
+from collectors.latency import IntervalRecorder
+from collectors.loadmeter import LoadMeter
+from scenarios.funnel import JourneyPlan
+from slo.conventions import (
+    ENDPOINT_CANCEL_ORDER,
+    ENDPOINT_GET_STOCK,
+    ENDPOINT_PLACE_ORDER,
+    RUN_ID_HEADER,
+)
 
-__all__ = ["FloodConfig", "OrderFloodUser", "make_user_class"]
+__all__ = ["JourneyRunner", "Span", "Tracer", "planned_endpoints"]
 
+_OK_STOCK = (200,)
 _OK_PLACE = (200, 201, 409)  # 409: rejected, out of stock; a business outcome, not an error
 _OK_CANCEL = (200, 409)
 
 
-@dataclass(frozen=True)
-class FloodConfig:
-    """What one flood needs to know; built from the plan by the load process."""
+class Span(Protocol):
+    trace_id_hex: str | None
 
-    run_id: str
-    rate: float
-    users: int
-    cancel_ratio: float
-    catalog: Catalog
-    channels: ChannelMix
-    seed: int
+    def end(self, status_code: int | None, error: str | None = None) -> None: ...
 
 
-class OrderFloodUser(FastHttpUser):
-    """One shopper. Configured through ``make_user_class``, never used bare."""
+class Tracer(Protocol):
+    def start(self, endpoint: str, method: str, url: str, headers: dict[str, str]) -> Span: ...
 
-    abstract = True
-    config: ClassVar[FloodConfig]
-    _ids: ClassVar[itertools.count[int]]
 
-    def on_start(self) -> None:
-        number = next(self._ids)
-        self.rng = random.Random(self.config.seed * 1_000_003 + number)
-        self.prefix = f"{self.config.run_id}-u{number}"
-        self.serial = itertools.count(1)
-        self.headers = {
-            RUN_ID_HEADER: self.config.run_id,
-            "baggage": f"peakops.run_id={self.config.run_id},peakops.synthetic=true",
-        }
+def planned_endpoints(plan: JourneyPlan) -> list[str]:
+    """The paced requests of a journey (cancels depend on the outcome: not planned)."""
+    calls = [ENDPOINT_GET_STOCK] * len(plan.browse)
+    if plan.order_sku is not None:
+        calls.append(ENDPOINT_PLACE_ORDER)
+    return calls
 
-    @task
-    def journey(self) -> None:
-        cfg = self.config
-        channel = cfg.channels.pick(self.rng)
-        sku = cfg.catalog.pick(self.rng)
-        self.client.get(
-            f"/stock/{sku}?channel={channel}", name="/stock/{sku}", headers=self.headers
-        )
-        order_id = self._place(channel, sku)
-        if order_id and self.rng.random() < cfg.cancel_ratio:
-            self._request("POST", f"/orders/{order_id}/cancel", "/orders/{id}/cancel", _OK_CANCEL)
 
-    def _place(self, channel: str, sku: str) -> str | None:
+class JourneyRunner:
+    """Executes journey plans on one HTTP session; safe to share between greenlets."""
+
+    def __init__(
+        self,
+        client: FastHttpSession,
+        *,
+        run_id: str,
+        recorder: IntervalRecorder,
+        meter: LoadMeter,
+        tracer: Tracer | None,
+        key_prefix: str,
+    ) -> None:
+        self.client = client
+        self.recorder = recorder
+        self.meter = meter
+        self.tracer = tracer
+        self.base_url = client.base_url or ""
+        self.headers = {RUN_ID_HEADER: run_id}
+        if tracer is None:  # the tracer sends baggage (with the run id) itself
+            self.headers["baggage"] = f"peakops.run_id={run_id},peakops.synthetic=true"
+        self.key_prefix = key_prefix
+        self.serial = 0
+
+    def run(self, plan: JourneyPlan, intended: float | None = None) -> None:
+        """Run ``plan``; ``intended`` (``time.perf_counter`` scale) times its first request."""
+        for sku in plan.browse:
+            path = f"/stock/{sku}?channel={plan.channel}"
+            self._call("GET", path, ENDPOINT_GET_STOCK, _OK_STOCK, intended)
+            intended = None
+        if plan.order_sku is None:
+            return
+        self.serial += 1
         body = {
-            "idempotency_key": f"{self.prefix}-{next(self.serial)}",
-            "channel": channel,
+            "idempotency_key": f"{self.key_prefix}-{self.serial}",
+            "channel": plan.channel,
             "location": None,
-            "lines": [{"sku": sku, "qty": 1}],
+            "lines": [{"sku": plan.order_sku, "qty": 1}],
         }
-        data = self._request("POST", "/orders", "/orders", _OK_PLACE, json=body)
-        if data and data.get("status") == "confirmed":
-            return str(data["order_id"])
-        return None
+        data = self._call("POST", "/orders", ENDPOINT_PLACE_ORDER, _OK_PLACE, intended, json=body)
+        if data is None or data.get("status") != "confirmed":
+            return
+        self.meter.confirmed()
+        if plan.cancel:
+            path = f"/orders/{data['order_id']}/cancel"
+            self._call("POST", path, ENDPOINT_CANCEL_ORDER, _OK_CANCEL, None)
 
-    def _request(
-        self, method: str, path: str, name: str, ok: tuple[int, ...], **kwargs: Any
+    def _call(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        ok: tuple[int, ...],
+        intended: float | None,
+        **kwargs: Any,
     ) -> dict[str, Any] | None:
+        headers = dict(self.headers)
+        span = (
+            self.tracer.start(endpoint, method, self.base_url + path, headers)
+            if self.tracer
+            else None
+        )
+        route = endpoint.split(" ", 1)[1]
+        started = time.perf_counter()
         with self.client.request(
-            method, path, name=name, headers=self.headers, catch_response=True, **kwargs
+            method, path, name=route, headers=headers, catch_response=True, **kwargs
         ) as resp:
-            if resp.status_code not in ok:
-                resp.failure(f"HTTP {resp.status_code}")
-                return None
-            resp.success()
-            try:
-                data = resp.json()
-            except ValueError:
-                return None
-            return data if isinstance(data, dict) else None
-
-
-def make_user_class(config: FloodConfig) -> type[OrderFloodUser]:
-    """A concrete user class paced so that ``users`` together run ``rate`` journeys/s."""
-    return type(
-        "ShopperUser",
-        (OrderFloodUser,),
-        {
-            "abstract": False,
-            "config": config,
-            "_ids": itertools.count(1),
-            "wait_time": constant_throughput(config.rate / config.users),
-        },
-    )
+            ended = time.perf_counter()
+            status = resp.status_code
+            good = status in ok
+            if good:
+                resp.success()
+            else:
+                resp.failure(f"HTTP {status}")
+        latency = ended - (intended if intended is not None else started)
+        trace_id = span.trace_id_hex if span is not None else None
+        self.recorder.record(endpoint, latency, good, trace_id)
+        if span is not None:
+            span.end(status or None, None if good else f"HTTP {status}")
+        if not good or method == "GET":
+            return None
+        try:
+            data = resp.json()
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None

@@ -8,12 +8,26 @@ __all__ = [
     "ENDPOINT_GET_ORDER",
     "ENDPOINT_GET_STOCK",
     "ENDPOINT_PLACE_ORDER",
+    "LABEL_ENDPOINT",
+    "LABEL_OUTCOME",
+    "METRIC_ARRIVALS_DROPPED",
+    "METRIC_ARRIVALS_PLANNED",
+    "METRIC_ARRIVALS_SENT",
+    "METRIC_CLIENT_LATENCY",
+    "METRIC_CLIENT_REQUESTS",
+    "METRIC_JOURNEYS_ACTIVE",
+    "METRIC_ORDERS_CONFIRMED",
+    "PROFILES",
     "RUN_FORMAT_VERSION",
     "RUN_ID_HEADER",
 ]
 
 CHANNELS = ("web", "app", "store", "marketplace")
 """Sales channels of a retail OMS, in the order plans and reports list them."""
+
+PROFILES = ("constant", "bfcm", "flash_sale", "soak", "stress")
+"""Traffic profiles a plan may name in ``load.profile``; each is a preset file shipped
+in ``scenarios/presets/<name>.yaml``."""
 
 # Endpoint names as recorded in the run directory and used in SLOs: "METHOD /route".
 ENDPOINT_PLACE_ORDER = "POST /orders"
@@ -26,3 +40,14 @@ RUN_ID_HEADER = "X-Peakops-Run-Id"
 
 RUN_FORMAT_VERSION = 1
 """Version of the run-directory format (docs/run-directory.md)."""
+
+# Metrics the load process serves (OpenMetrics, with trace-id exemplars).
+METRIC_CLIENT_LATENCY = "peakops_client_request_duration_seconds"
+METRIC_CLIENT_REQUESTS = "peakops_client_requests"
+METRIC_ARRIVALS_PLANNED = "peakops_arrivals_planned"
+METRIC_ARRIVALS_SENT = "peakops_arrivals_sent"
+METRIC_ARRIVALS_DROPPED = "peakops_arrivals_dropped"
+METRIC_ORDERS_CONFIRMED = "peakops_orders_confirmed"
+METRIC_JOURNEYS_ACTIVE = "peakops_journeys_active"
+LABEL_ENDPOINT = "endpoint"
+LABEL_OUTCOME = "outcome"

@@ -93,6 +93,11 @@ class Slos(PlanModel):
     breach_exit_code: int = Field(default=int(ExitCode.BREACH), ge=1, le=125)
     min_samples: int = Field(default=100, ge=1)
     objectives: tuple[Objective, ...] = Field(min_length=1)
+    generator_max_cpu: float = Field(default=80.0, gt=0, le=100)
+    """Load-generator CPU (percent of one core, mean over any 5 s) above which a run
+    is inconclusive: the generator, not the target, may have set the latency."""
+    generator_min_sent_ratio: float = Field(default=0.99, ge=0, le=1)
+    """Share of planned arrivals that must have been sent for a conclusive run."""
 
     @field_validator("breach_exit_code")
     @classmethod

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from slo.conventions import CHANNELS
+from slo.conventions import CHANNELS, PROFILES
 from slo.durations import format_duration
 from slo.errors import PlanError, PlanIssue
 from slo.fields import TEXT_DURATIONS, PlanModel, Seconds, check_name
@@ -148,21 +148,62 @@ class Platform(PlanModel):
 
 
 class Load(PlanModel):
-    """The order flood: shape, rate, duration, concurrency and mix."""
+    """The order flood: traffic profile, model, rates, duration, concurrency and mix.
 
-    profile: str = "constant"
+    Rates are shopper orders per minute (one journey places one order). The profile
+    moves the rate between ``baseline_per_min`` (level 0) and ``peak_rate_per_min``
+    (level 1) over the run.
+    """
+
+    profile: str = "bfcm"
+    mode: Literal["open", "closed"] = "open"
     duration_s: Seconds = Field(gt=0, validation_alias="duration", serialization_alias="duration")
-    rate: float = Field(gt=0)
+    baseline_per_min: float = Field(
+        gt=0, validation_alias="baseline", serialization_alias="baseline"
+    )
+    peak_per_min: float | None = Field(
+        default=None, gt=0, validation_alias="peak", serialization_alias="peak"
+    )
+    peak_multiplier: float = Field(default=3.0, ge=1)
+    compression: float | None = Field(default=None, gt=0)
+    arrivals: Literal["poisson", "uniform"] = "poisson"
+    max_concurrency: int = Field(default=256, ge=1)
     users: int = Field(default=20, ge=1)
+    target_orders_per_min: float | None = Field(
+        default=None,
+        gt=0,
+        validation_alias="targetOrdersPerMinute",
+        serialization_alias="targetOrdersPerMinute",
+    )
     channels: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_MIX))
     cancel_ratio: float = Field(default=0.1, ge=0, le=1)
     zipf: float = Field(default=1.1, ge=0)
     seed: int = 1
+    trace_sample_ratio: float = Field(default=0.1, ge=0, le=1)
+    """Share of journeys whose requests are traced (exported spans); every request
+    carries a ``traceparent`` either way. 1.0 costs ~40 µs per request."""
+
+    @property
+    def peak_rate_per_min(self) -> float:
+        """Orders per minute at the profile's peak: ``peak``, else baseline * peakMultiplier."""
+        if self.peak_per_min is not None:
+            return self.peak_per_min
+        return self.baseline_per_min * self.peak_multiplier
 
     @field_validator("profile")
     @classmethod
     def _check_profile(cls, value: str) -> str:
-        return check_name(value, what="profile name", pattern=_NAME, rule=_NAME_RULE)
+        if value not in PROFILES:
+            raise ValueError(f"unknown profile {value!r} (expected one of: {', '.join(PROFILES)})")
+        return value
+
+    @model_validator(mode="after")
+    def _check_peak(self) -> Self:
+        peak, baseline = self.peak_per_min, self.baseline_per_min
+        if peak is not None and peak < baseline:
+            message = f"peak ({show(peak)}) must not be below baseline ({show(baseline)})"
+            raise_issues("Load", [(("peak",), message, peak)])
+        return self
 
     @field_validator("channels")
     @classmethod
@@ -302,15 +343,26 @@ def plan_from_snapshot(data: Mapping[str, Any], source: str) -> Plan:
 
 
 def with_overrides(
-    plan: Plan, *, duration_s: float | None = None, oms_version: str | None = None
+    plan: Plan,
+    *,
+    duration_s: float | None = None,
+    oms_version: str | None = None,
+    profile: str | None = None,
+    baseline_per_min: float | None = None,
+    peak_per_min: float | None = None,
 ) -> Plan:
     """A new plan with command-line overrides applied and everything re-validated.
 
     Raises ``PlanError`` (source ``overrides``) when an override is invalid.
     """
     data = plan_snapshot(plan)
-    if duration_s is not None:
-        data["load"]["duration"] = duration_s
+    load_overrides = {
+        "duration": duration_s,
+        "profile": profile,
+        "baseline": baseline_per_min,
+        "peak": peak_per_min,
+    }
+    data["load"].update({key: value for key, value in load_overrides.items() if value is not None})
     if oms_version is not None:
         data["target"]["omsVersion"] = oms_version
     try:

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["ALL_ENDPOINTS", "EndpointStats", "LatencyDistribution", "RunStats"]
+__all__ = [
+    "ALL_ENDPOINTS",
+    "EndpointStats",
+    "GeneratorStats",
+    "LatencyDistribution",
+    "RunStats",
+]
 
 ALL_ENDPOINTS = "*"
 """The pseudo-endpoint name for all requests of a run together."""
@@ -40,15 +46,33 @@ class EndpointStats:
 
 
 @dataclass(frozen=True)
+class GeneratorStats:
+    """How the load generator itself fared: was the planned load sent, was it busy?
+
+    ``busiest_cpu_percent`` is the highest mean CPU use (percent of one core) of any
+    load process over any ``cpu_window_s`` window; ``busiest_source`` names it.
+    """
+
+    arrivals_planned: float
+    arrivals_sent: int
+    arrivals_dropped: int
+    busiest_cpu_percent: float
+    busiest_source: str
+    cpu_window_s: float = 5.0
+
+
+@dataclass(frozen=True)
 class RunStats:
     """A run's recorded figures, as SLO evaluation sees them.
 
     ``endpoints`` holds one entry per endpoint plus ``ALL_ENDPOINTS`` for the merge of
     all. ``planned`` maps an endpoint to the number of requests the load plan meant
     to send to it over ``elapsed_s`` (used by throughput SLOs); endpoints the plan
-    does not pace are absent.
+    does not pace are absent. ``generator`` is absent for runs that did not record
+    the load generator's own figures.
     """
 
     endpoints: Mapping[str, EndpointStats]
     elapsed_s: float
     planned: Mapping[str, float] = field(default_factory=dict)
+    generator: GeneratorStats | None = None

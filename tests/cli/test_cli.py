@@ -33,21 +33,23 @@ def test_the_shipped_plan_is_valid() -> None:
 
 def test_a_bad_plan_exits_2_naming_file_line_and_field(tmp_path: Path) -> None:
     plan = tmp_path / "bad.yaml"
-    plan.write_text((ROOT / "peak.yaml").read_text().replace("rate: 20", "rate: fast"))
+    plan.write_text((ROOT / "peak.yaml").read_text().replace("baseline: 900", "baseline: fast"))
     result = runner.invoke(app, ["plan", "validate", str(plan)])
     assert result.exit_code == 2
-    assert "bad.yaml:" in result.output and "load.rate" in result.output
+    assert "bad.yaml:" in result.output and "load.baseline" in result.output
     assert "fast" in result.output and "Traceback" not in result.output
 
 
 def test_plan_validate_json_lists_every_issue(tmp_path: Path) -> None:
     plan = tmp_path / "bad.yaml"
     text = (ROOT / "peak.yaml").read_text()
-    plan.write_text(text.replace("rate: 20", "rate: fast").replace("users: 20", "users: -1"))
+    plan.write_text(
+        text.replace("baseline: 900", "baseline: fast").replace("users: 20", "users: -1")
+    )
     result = runner.invoke(app, ["plan", "validate", str(plan), "--output", "json"])
     assert result.exit_code == 2
     issues = json.loads(result.stdout)["issues"]
-    assert {i["field"] for i in issues} == {"load.rate", "load.users"}
+    assert {i["field"] for i in issues} == {"load.baseline", "load.users"}
 
 
 def test_a_missing_plan_file_exits_2(tmp_path: Path) -> None:

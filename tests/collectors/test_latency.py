@@ -78,3 +78,13 @@ def test_histograms_from_two_processes_merge_to_the_same_figures_as_one() -> Non
 
 def test_an_empty_distribution_reports_zero_samples() -> None:
     assert HdrDistribution().total_count == 0
+
+
+def test_the_slowest_traced_request_of_an_interval_is_its_exemplar() -> None:
+    clock = FakeClock()
+    rec, out = recorder(clock)
+    rec.record("POST /orders", 0.010, ok=True, trace_id="a" * 32)
+    rec.record("POST /orders", 0.500, ok=True)  # slowest, but not traced
+    rec.record("POST /orders", 0.090, ok=True, trace_id="b" * 32)
+    rec.flush(final=True)
+    assert out[0]["exemplar"] == {"trace_id": "b" * 32, "latency_s": 0.090}

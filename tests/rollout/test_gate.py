@@ -17,7 +17,7 @@ from slo.plan import Plan, plan_snapshot
 PLAN = """
 apiVersion: peakops/v1
 target: {kind: embedded}
-load: {duration: 10s, rate: 10}
+load: {duration: 10s, profile: constant, baseline: 600}
 slos:
   minSamples: 20
   objectives:
@@ -42,6 +42,7 @@ def record_run(
     seconds: int = 10,
     finished: bool = True,
     fail_every: int = 0,
+    cpu: float = 20.0,
 ) -> tuple[RunDir, Plan]:
     plan = load_plan_text(PLAN, "test.yaml")
     run = RunDir.create(tmp_path, "run-1", plan=plan_snapshot(plan), git_sha=None)
@@ -55,6 +56,14 @@ def record_run(
                 n += 1
                 rec.record("POST /orders", latency_s, ok=not (fail_every and n % fail_every == 0))
         rec.flush(final=True)
+    with run.appender("load.jsonl") as load:
+        for second in range(seconds):
+            load.append({
+                "t": 1000.0 + second, "interval_s": 1.0, "source": "load",
+                "arrivals_planned": 10, "arrivals_sent": per_second, "arrivals_dropped": 0,
+                "orders_confirmed": per_second, "active_max": 1, "cpu_percent": cpu,
+                "planned": {"POST /orders": 10},
+            })  # fmt: skip
     with run.appender("events.jsonl") as events:
         events.append({"type": "load_started", "ts": 1000.0})
         if finished:
@@ -72,7 +81,9 @@ def test_a_healthy_run_passes_and_writes_all_three_files(tmp_path: Path) -> None
     assert orders["requests"] == 100 and orders["planned"] == 100.0
     assert 19.9 < orders["p99_ms"] < 20.1
     suite = ET.parse(run.file("junit.xml")).getroot().find("testsuite")
-    assert suite is not None and suite.get("tests") == "3" and suite.get("failures") == "0"
+    # three SLOs, plus the load generator's own health check
+    assert suite is not None and suite.get("tests") == "4" and suite.get("failures") == "0"
+    assert verdict["load"]["arrivals"] == {"planned": 100.0, "sent": 100, "dropped": 0}
     assert "# peakops verdict: PASS" in run.file("summary.md").read_text()
 
 
@@ -104,3 +115,19 @@ def test_a_run_with_no_requests_is_inconclusive_and_fails_closed(tmp_path: Path)
     run, plan = record_run(tmp_path, latency_s=0.010, seconds=0)
     result = gate_run(run, plan)
     assert result.verdict.status.value == "inconclusive" and result.verdict.exit_code == 4
+
+
+def test_a_run_whose_generator_saturated_is_inconclusive(tmp_path: Path) -> None:
+    run, plan = record_run(tmp_path, latency_s=0.010, cpu=95.0)
+    result = gate_run(run, plan)
+    assert result.verdict.status.value == "inconclusive" and result.verdict.exit_code == 4
+    generator = next(e for e in result.verdict.evaluations if e.slo_id == "load-generator")
+    assert "95% CPU" in generator.reason
+
+
+def test_a_run_that_sent_too_little_of_the_plan_is_inconclusive(tmp_path: Path) -> None:
+    run, plan = record_run(tmp_path, latency_s=0.010, per_second=9)
+    result = gate_run(run, plan)
+    generator = next(e for e in result.verdict.evaluations if e.slo_id == "load-generator")
+    assert generator.status.value == "inconclusive"
+    assert "sent 90 of 100 planned arrivals" in generator.reason

@@ -35,8 +35,8 @@ def test_every_error_knows_its_exit_code(error: PeakopsError, code: ExitCode) ->
 @pytest.mark.parametrize(
     ("issue", "text"),
     [
-        (PlanIssue("p.yaml", 3, "load.rate", "'x'", "bad"), "p.yaml:3: load.rate: bad"),
-        (PlanIssue("p.yaml", None, "load.rate", None, "bad"), "p.yaml: load.rate: bad"),
+        (PlanIssue("p.yaml", 3, "load.baseline", "'x'", "bad"), "p.yaml:3: load.baseline: bad"),
+        (PlanIssue("p.yaml", None, "load.baseline", None, "bad"), "p.yaml: load.baseline: bad"),
         (PlanIssue("p.yaml", None, "", None, "no such file"), "p.yaml: no such file"),
         (PlanIssue("p.yaml", 4, "", None, "invalid YAML", column=7), "p.yaml:4:7: invalid YAML"),
     ],

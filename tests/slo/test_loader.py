@@ -19,7 +19,7 @@ target:
   kind: embedded
 load:
   duration: 60s
-  rate: 50
+  baseline: 50
 slos:
   objectives:
     - id: p99-orders
@@ -49,13 +49,13 @@ def edit(*replacements: tuple[str, str]) -> str:
 
 BAD_PLANS = [
     pytest.param(
-        edit(("rate: 50", "rate: fast")),
-        "peak.yaml:7: load.rate: expected a number, got 'fast'",
-        id="a rate that is not a number names the field and the value",
+        edit(("baseline: 50", "baseline: fast")),
+        "peak.yaml:7: load.baseline: expected a number, got 'fast'",
+        id="a baseline that is not a number names the field and the value",
     ),
     pytest.param(
-        edit(("  rate: 50\n", "  rte: 5\n  rate: 50\n")),
-        "peak.yaml:7: load.rte: unknown field (did you mean 'rate'?)",
+        edit(("  baseline: 50\n", "  basline: 5\n  baseline: 50\n")),
+        "peak.yaml:7: load.basline: unknown field (did you mean 'baseline'?)",
         id="a misspelt key points at itself and suggests the right one",
     ),
     pytest.param(
@@ -88,19 +88,19 @@ BAD_PLANS = [
         id="an SLO without a kind points at its list item",
     ),
     pytest.param(
-        edit(("  rate: 50\n", "  rate: 50\n  channels: {web: 1, tv: 1}\n")),
+        edit(("  baseline: 50\n", "  baseline: 50\n  channels: {web: 1, tv: 1}\n")),
         "peak.yaml:8: load.channels.tv: unknown channel 'tv' "
         "(expected one of: web, app, store, marketplace)",
         id="an unknown sales channel lists the known channels",
     ),
     pytest.param(
-        edit(("  rate: 50\n", "  rate: 50\n  channels: {web: 0, app: 0}\n")),
+        edit(("  baseline: 50\n", "  baseline: 50\n  channels: {web: 0, app: 0}\n")),
         "peak.yaml:8: load.channels: channel weights must not all be zero",
         id="a channel mix with no weight at all is refused",
     ),
     pytest.param(
-        edit(("  rate: 50\n", "")),
-        "peak.yaml:5: load.rate: missing required field",
+        edit(("  baseline: 50\n", "")),
+        "peak.yaml:5: load.baseline: missing required field",
         id="a missing field points at its parent mapping",
     ),
     pytest.param(
@@ -109,12 +109,12 @@ BAD_PLANS = [
         id="a percentile above 100 is out of range",
     ),
     pytest.param(
-        edit(("  rate: 50\n", "  rate: 50\n  rate: 60\n")),
-        "peak.yaml:8: load.rate: duplicate key 'rate' (first defined on line 7)",
+        edit(("  baseline: 50\n", "  baseline: 50\n  baseline: 60\n")),
+        "peak.yaml:8: load.baseline: duplicate key 'baseline' (first defined on line 7)",
         id="a duplicate key is refused instead of the last one silently winning",
     ),
     pytest.param(
-        edit(("  rate: 50\n", "  rate: 50\n  users: a: b\n")),
+        edit(("  baseline: 50\n", "  baseline: 50\n  users: a: b\n")),
         "peak.yaml:8:11: invalid YAML: mapping values are not allowed here",
         id="malformed YAML names line and column",
     ),
@@ -199,9 +199,55 @@ BAD_PLANS = [
         id="a chaos step that would start after the load is refused",
     ),
     pytest.param(
-        edit(("  rate: 50\n", "  rate: 50\n  users: 2.5\n")),
+        edit(("  baseline: 50\n", "  baseline: 50\n  users: 2.5\n")),
         "peak.yaml:8: load.users: expected a whole number, got 2.5",
         id="a fractional number of users is refused",
+    ),
+    pytest.param(
+        edit(("  baseline: 50\n", "  baseline: 50\n  profile: bfcm2\n")),
+        "peak.yaml:8: load.profile: unknown profile 'bfcm2' "
+        "(expected one of: constant, bfcm, flash_sale, soak, stress)",
+        id="an unknown traffic profile lists the known profiles",
+    ),
+    pytest.param(
+        edit(("  baseline: 50\n", "  baseline: 50\n  peak: 40\n")),
+        "peak.yaml:8: load.peak: peak (40) must not be below baseline (50)",
+        id="a peak below the baseline is refused at the peak",
+    ),
+    pytest.param(
+        edit(("  baseline: 50\n", "  baseline: 0\n")),
+        "peak.yaml:7: load.baseline: expected a number > 0, got 0",
+        id="a baseline of zero orders per minute is refused",
+    ),
+    pytest.param(
+        edit(("  baseline: 50\n", "  baseline: 50\n  peakMultiplier: 0.5\n")),
+        "peak.yaml:8: load.peakMultiplier: expected a number >= 1, got 0.5",
+        id="a peak multiplier below one is refused",
+    ),
+    pytest.param(
+        edit(("  baseline: 50\n", "  baseline: 50\n  compression: 0\n")),
+        "peak.yaml:8: load.compression: expected a number > 0, got 0",
+        id="a compression of zero is refused",
+    ),
+    pytest.param(
+        edit(("  baseline: 50\n", "  baseline: 50\n  mode: half-open\n")),
+        "peak.yaml:8: load.mode: expected 'open' or 'closed', got 'half-open'",
+        id="an unknown load model lists open and closed",
+    ),
+    pytest.param(
+        edit(("  baseline: 50\n", "  baseline: 50\n  arrivals: bursty\n")),
+        "peak.yaml:8: load.arrivals: expected 'poisson' or 'uniform', got 'bursty'",
+        id="an unknown arrival process lists poisson and uniform",
+    ),
+    pytest.param(
+        edit(("  baseline: 50\n", "  baseline: 50\n  maxConcurrency: 0\n")),
+        "peak.yaml:8: load.maxConcurrency: expected a number >= 1, got 0",
+        id="a concurrency cap of zero is refused",
+    ),
+    pytest.param(
+        edit(("  baseline: 50\n", "  baseline: 50\n  targetOrdersPerMinute: -5\n")),
+        "peak.yaml:8: load.targetOrdersPerMinute: expected a number > 0, got -5",
+        id="a negative orders-per-minute target is refused",
     ),
     pytest.param(
         BASE + "outputs:\n  junit: maybe\n",
@@ -214,7 +260,7 @@ BAD_PLANS = [
         id="an unknown choice lists the allowed ones",
     ),
     pytest.param(
-        BASE.replace("load:\n  duration: 60s\n  rate: 50\n", "load: fast\n"),
+        BASE.replace("load:\n  duration: 60s\n  baseline: 50\n", "load: fast\n"),
         "peak.yaml:5: load: expected a mapping, got 'fast'",
         id="a section that is not a mapping is refused",
     ),
@@ -231,7 +277,7 @@ def test_a_bad_plan_is_reported_with_file_line_field_and_value(text: str, expect
 
 def test_every_error_is_reported_not_only_the_first() -> None:
     text = edit(
-        ("rate: 50", "rate: fast"),
+        ("baseline: 50", "baseline: fast"),
         ("  kind: embedded\n", "  kind: embedded\n  replicas: 40\n"),
         ("threshold: 250ms", "threshold: 25Oms"),
     )
@@ -239,25 +285,25 @@ def test_every_error_is_reported_not_only_the_first() -> None:
         load_plan_text(text, "peak.yaml")
     assert [(issue.line, issue.field) for issue in caught.value.issues] == [
         (5, "target.replicas"),
-        (8, "load.rate"),
+        (8, "load.baseline"),
         (15, "slos.objectives[0].threshold"),
     ]
 
 
 def test_an_issue_carries_the_bad_value_separately() -> None:
     with pytest.raises(PlanError) as caught:
-        load_plan_text(edit(("rate: 50", "rate: fast")), "peak.yaml")
+        load_plan_text(edit(("baseline: 50", "baseline: fast")), "peak.yaml")
     (issue,) = caught.value.issues
     assert (issue.file, issue.line, issue.field, issue.value) == (
         "peak.yaml",
         7,
-        "load.rate",
+        "load.baseline",
         "'fast'",
     )
 
 
 def test_messages_carry_no_pydantic_boilerplate() -> None:
-    text = edit(("rate: 50", "rate: [1]"), ("percentile: 99", "percentile: {a: 1}"))
+    text = edit(("baseline: 50", "baseline: [1]"), ("percentile: 99", "percentile: {a: 1}"))
     with pytest.raises(PlanError) as caught:
         load_plan_text(text, "peak.yaml")
     message = str(caught.value)
@@ -268,7 +314,7 @@ def test_messages_carry_no_pydantic_boilerplate() -> None:
 def test_a_valid_plan_loads_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "peak.yaml"
     path.write_text(BASE, encoding="utf-8")
-    assert load_plan(path).load.rate == 50
+    assert load_plan(path).load.baseline_per_min == 50
 
 
 def test_a_byte_order_mark_is_tolerated(tmp_path: Path) -> None:

@@ -39,10 +39,17 @@ platform:
   namespace: shop
   deployment: oms
 load:
-  profile: black-friday
+  profile: flash_sale
+  mode: closed
   duration: 1h30m
-  rate: 120.5
+  baseline: 120.5
+  peak: 600
+  peakMultiplier: 2
+  compression: 1.5
+  arrivals: uniform
+  maxConcurrency: 512
   users: 64
+  targetOrdersPerMinute: 450
   channels: {web: 0.5, app: 0.25, store: 0.25}
   cancelRatio: 0.05
   zipf: 1.3
@@ -71,7 +78,7 @@ outputs: {runDir: artefacts/runs, junit: false, summary: true}
 MINIMAL_PLAN = """\
 apiVersion: peakops/v1
 target: {}
-load: {duration: 60s, rate: 10}
+load: {duration: 60s, baseline: 10}
 slos:
   objectives:
     - {id: p99, kind: latency, percentile: 99, threshold: 250ms}
@@ -89,6 +96,15 @@ def test_a_full_plan_maps_every_yaml_key_to_its_field(full: Plan) -> None:
     assert full.platform.deployment == "oms"
     assert full.load.duration_s == 5400.0
     assert full.load.cancel_ratio == 0.05
+    assert (full.load.profile, full.load.mode, full.load.arrivals) == (
+        "flash_sale",
+        "closed",
+        "uniform",
+    )
+    assert (full.load.baseline_per_min, full.load.peak_per_min) == (120.5, 600.0)
+    assert (full.load.peak_multiplier, full.load.compression) == (2.0, 1.5)
+    assert (full.load.max_concurrency, full.load.users) == (512, 64)
+    assert full.load.target_orders_per_min == 450.0
     assert full.slos.breach_exit_code == 99
     latency, errors, throughput = full.slos.objectives
     assert isinstance(latency, LatencyObjective)
@@ -111,6 +127,10 @@ def test_a_minimal_plan_gets_the_documented_defaults() -> None:
     assert plan.platform.kind == "local"
     assert plan.load.channels == dict(DEFAULT_CHANNEL_MIX)
     assert (plan.load.users, plan.load.cancel_ratio, plan.load.zipf) == (20, 0.1, 1.1)
+    load = plan.load
+    assert (load.profile, load.mode, load.arrivals) == ("bfcm", "open", "poisson")
+    assert (load.peak_per_min, load.peak_multiplier, load.compression) == (None, 3.0, None)
+    assert (load.max_concurrency, load.target_orders_per_min) == (256, None)
     assert (plan.slos.on_inconclusive, plan.slos.breach_exit_code) == ("fail", 1)
     assert plan.slos.min_samples == 100
     assert plan.chaos == ()
@@ -133,14 +153,14 @@ def test_a_snapshot_uses_yaml_keys_and_duration_strings(full: Plan) -> None:
 
 def test_a_bad_snapshot_is_reported_like_a_bad_file_but_without_lines(full: Plan) -> None:
     snapshot = plan_snapshot(full)
-    snapshot["load"]["rate"] = -1
+    snapshot["load"]["baseline"] = -1
     snapshot["load"]["duration"] = 60
     with pytest.raises(PlanError) as caught:
         plan_from_snapshot(snapshot, "runs/x/run.json")
     assert str(caught.value).splitlines() == [
         "runs/x/run.json: load.duration: invalid duration 60: "
         "use a number and a unit, e.g. 250ms, 30s, 5m",
-        "runs/x/run.json: load.rate: expected a number > 0, got -1",
+        "runs/x/run.json: load.baseline: expected a number > 0, got -1",
     ]
 
 
@@ -189,14 +209,43 @@ def test_a_bad_override_is_a_plan_error(
     assert str(caught.value) == expected
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param({}, 2700.0, id="without a peak the peak is the baseline times three"),
+        pytest.param({"peak_multiplier": 1.5}, 1350.0, id="the multiplier scales the baseline"),
+        pytest.param(
+            {"peak_per_min": 2000, "peak_multiplier": 5},
+            2000.0,
+            id="an explicit peak wins over the multiplier",
+        ),
+        pytest.param({"peak_per_min": 900}, 900.0, id="a peak equal to the baseline is allowed"),
+    ],
+)
+def test_the_peak_rate_is_the_peak_or_the_baseline_times_the_multiplier(
+    fields: dict[str, float], expected: float
+) -> None:
+    load = Load(duration_s=60, baseline_per_min=900, **fields)  # type: ignore[arg-type]
+    assert load.peak_rate_per_min == expected
+
+
+def test_load_overrides_are_validated_like_the_file(full: Plan) -> None:
+    changed = with_overrides(full, profile="stress", baseline_per_min=200, peak_per_min=900)
+    load = changed.load
+    assert (load.profile, load.baseline_per_min, load.peak_rate_per_min) == ("stress", 200, 900)
+    with pytest.raises(PlanError) as caught:
+        with_overrides(full, baseline_per_min=1000)
+    assert str(caught.value) == "overrides: load.peak: peak (600) must not be below baseline (1000)"
+
+
 def test_plans_are_frozen(full: Plan) -> None:
     with pytest.raises(ValidationError):
-        full.load.rate = 1.0
+        full.load.baseline_per_min = 1.0
 
 
 def test_python_code_may_build_models_with_numbers_for_durations() -> None:
-    load = Load(duration_s=60, rate=5)
-    assert load.duration_s == 60.0
+    load = Load(duration_s=60, baseline_per_min=5)
+    assert (load.duration_s, load.peak_rate_per_min) == (60.0, 15.0)
     objective = LatencyObjective(id="p99", percentile=99, threshold_ms=250)
     assert objective.threshold_ms == 250.0
 

@@ -1,0 +1,136 @@
+"""Live Prometheus metrics of the load process, built from the records it writes.
+
+The per-request path stays lean: requests go into HDR histograms only. This
+collector is fed the same interval records that go into the run directory and turns
+them into Prometheus families when scraped: client latency histograms (buckets
+counted from the merged HDR histogram, with the slowest traced request of each
+interval as a trace-id exemplar), request and arrival counters, journeys in flight.
+Served on 127.0.0.1 only; exemplars need the OpenMetrics format (Prometheus
+negotiates it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.samples import Exemplar
+
+from collectors.latency import HdrDistribution, decode_histogram
+from slo.conventions import (
+    LABEL_ENDPOINT,
+    LABEL_OUTCOME,
+    METRIC_ARRIVALS_DROPPED,
+    METRIC_ARRIVALS_PLANNED,
+    METRIC_ARRIVALS_SENT,
+    METRIC_CLIENT_LATENCY,
+    METRIC_CLIENT_REQUESTS,
+    METRIC_JOURNEYS_ACTIVE,
+    METRIC_ORDERS_CONFIRMED,
+)
+
+__all__ = ["BUCKETS_S", "LiveMetrics"]
+
+BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class LiveMetrics:
+    """A Prometheus collector over the run's interval records (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latency: dict[str, HdrDistribution] = {}
+        self._requests: dict[tuple[str, str], int] = {}
+        self._exemplars: dict[str, tuple[str, float]] = {}
+        self._arrivals = {"planned": 0.0, "sent": 0.0, "dropped": 0.0, "confirmed": 0.0}
+        self._active: dict[str, int] = {}
+
+    def registry(self) -> CollectorRegistry:
+        """A fresh registry holding only this collector."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(self)
+        return registry
+
+    def observe_latency(self, record: dict[str, Any]) -> None:
+        endpoint = record["endpoint"]
+        histogram = decode_histogram(record["hist"])
+        with self._lock:
+            self._latency.setdefault(endpoint, HdrDistribution()).add(histogram)
+            for outcome in ("ok", "fail"):
+                key = (endpoint, outcome)
+                self._requests[key] = self._requests.get(key, 0) + int(record[outcome])
+            if "exemplar" in record:
+                ex = record["exemplar"]
+                self._exemplars[endpoint] = (ex["trace_id"], float(ex["latency_s"]))
+
+    def observe_load(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._arrivals["planned"] += float(record["arrivals_planned"])
+            self._arrivals["sent"] += float(record["arrivals_sent"])
+            self._arrivals["dropped"] += float(record["arrivals_dropped"])
+            self._arrivals["confirmed"] += float(record["orders_confirmed"])
+            self._active[str(record.get("source", ""))] = int(record["active_max"])
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            yield self._latency_family()
+            requests = CounterMetricFamily(
+                METRIC_CLIENT_REQUESTS, "Requests sent by the load generator.",
+                labels=[LABEL_ENDPOINT, LABEL_OUTCOME],
+            )  # fmt: skip
+            for (endpoint, outcome), count in sorted(self._requests.items()):
+                requests.add_metric([endpoint, outcome], count)
+            yield requests
+            for name, key, help_text in (
+                (METRIC_ARRIVALS_PLANNED, "planned", "Arrivals the load profile planned."),
+                (METRIC_ARRIVALS_SENT, "sent", "Arrivals started on time."),
+                (METRIC_ARRIVALS_DROPPED, "dropped", "Arrivals dropped: no free slot."),
+                (METRIC_ORDERS_CONFIRMED, "confirmed", "Orders the target confirmed."),
+            ):
+                yield CounterMetricFamily(name, help_text, value=self._arrivals[key])
+            yield GaugeMetricFamily(
+                METRIC_JOURNEYS_ACTIVE, "Journeys in flight (most in the last second).",
+                value=sum(self._active.values()),
+            )  # fmt: skip
+
+    def _latency_family(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            METRIC_CLIENT_LATENCY, "Client-side request latency, from the intended start.",
+            labels=[LABEL_ENDPOINT],
+        )  # fmt: skip
+        for endpoint, dist in sorted(self._latency.items()):
+            family.add_metric(
+                [endpoint], _buckets(dist, self._exemplars.get(endpoint)),
+                sum_value=dist.histogram.get_mean_value() * dist.total_count / 1e6,
+            )  # fmt: skip
+        return family
+
+
+def _buckets(
+    dist: HdrDistribution, exemplar: tuple[str, float] | None
+) -> list[tuple[str, float] | tuple[str, float, Exemplar]]:
+    """Cumulative Prometheus buckets counted from the HDR histogram (µs)."""
+    counts = [0] * (len(BUCKETS_S) + 1)
+    for item in dist.histogram.get_recorded_iterator():
+        seconds = item.value_iterated_to / 1e6
+        index = next((i for i, le in enumerate(BUCKETS_S) if seconds <= le), len(BUCKETS_S))
+        counts[index] += item.count_at_value_iterated_to
+    out: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
+    total = 0
+    for le, count in zip((*BUCKETS_S, float("inf")), counts, strict=True):
+        total += count
+        bound = "+Inf" if le == float("inf") else repr(le)
+        if exemplar is not None and exemplar[1] <= le:
+            out.append((bound, total, Exemplar({"trace_id": exemplar[0]}, exemplar[1])))
+            exemplar = None
+        else:
+            out.append((bound, total))
+    return out

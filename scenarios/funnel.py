@@ -1,0 +1,89 @@
+"""Shopper journeys as data: the per-channel funnel and the plan of one journey.
+
+A journey's plan is drawn when it *arrives*, before it is sent or dropped, so the
+load process knows exactly what each arrival meant to call: planned requests per
+endpoint are counted from plans, not estimated.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+
+from scenarios.shoppers import Catalog, ChannelMix
+
+__all__ = ["ChannelFunnel", "JourneyPlan", "JourneyPlanner", "load_funnels"]
+
+
+@dataclass(frozen=True)
+class ChannelFunnel:
+    """How shoppers of one channel behave: products looked at, chance to order."""
+
+    browse: int
+    order: float
+
+
+@dataclass(frozen=True)
+class JourneyPlan:
+    """What one shopper will do: check stock of ``browse``, maybe order one SKU."""
+
+    channel: str
+    browse: tuple[str, ...]
+    order_sku: str | None
+    cancel: bool
+
+
+def load_funnels() -> dict[str, ChannelFunnel]:
+    """The shipped funnels (``scenarios/presets/funnels.yaml``)."""
+    text = resources.files("scenarios").joinpath("presets/funnels.yaml").read_text()
+    return {name: ChannelFunnel(**spec) for name, spec in yaml.safe_load(text).items()}
+
+
+class JourneyPlanner:
+    """Draws journey plans: channel by mix, SKUs by popularity (or hot, in a flash sale)."""
+
+    def __init__(
+        self,
+        *,
+        channels: ChannelMix,
+        funnels: Mapping[str, ChannelFunnel],
+        catalog: Catalog,
+        cancel_ratio: float,
+        rng: random.Random,
+        hot_skus: int = 0,
+        hot_share: Callable[[float], float] = lambda _t: 0.0,
+    ) -> None:
+        self.channels = channels
+        self.funnels = funnels
+        self.catalog = catalog
+        self.cancel_ratio = cancel_ratio
+        self.rng = rng
+        self.hot = catalog.hottest(hot_skus) if hot_skus else []
+        self.hot_share = hot_share
+
+    def orders_per_journey(self) -> float:
+        """Expected orders per arrival: turns an orders/min profile into arrivals/s."""
+        total = sum(self.channels.weights.values())
+        return sum(
+            weight / total * self.funnels[name].order
+            for name, weight in self.channels.weights.items()
+        )
+
+    def draw(self, t: float) -> JourneyPlan:
+        """The plan of a journey arriving ``t`` seconds into the run."""
+        rng = self.rng
+        channel = self.channels.pick(rng)
+        funnel = self.funnels[channel]
+        hot = self.hot and rng.random() < self.hot_share(t)
+        pick: Callable[[], str] = (lambda: rng.choice(self.hot)) if hot else (
+            lambda: self.catalog.pick(rng)
+        )  # fmt: skip
+        browse = tuple(pick() for _ in range(funnel.browse))
+        orders = rng.random() < funnel.order
+        order_sku = browse[-1] if orders and browse else (pick() if orders else None)
+        cancel = orders and rng.random() < self.cancel_ratio
+        return JourneyPlan(channel, browse, order_sku, cancel)

@@ -1,0 +1,291 @@
+"""Locust entry point of the peakops order flood.
+
+The rehearsal runs it headless into its run directory::
+
+    locust -f scenarios/locustfile.py --headless --run-dir runs/X --host URL [--processes 2]
+
+and it also runs by hand, with Locust's web UI, from a plan file (a new run directory
+is made under the plan's ``outputs.runDir``)::
+
+    locust -f scenarios/locustfile.py --plan peak.yaml --host http://127.0.0.1:8080
+
+``load.mode: open`` runs one ``OpenShoppers`` user per process, which schedules
+arrivals from the profile (see ``scenarios.arrivals``); ``closed`` runs
+``load.users`` ``ClosedShopper`` users paced to the profile, Locust's own model.
+Across processes (``--processes N`` or ``--master``/``--worker``) each worker takes
+1/N of the arrivals and ships its records to the master, which writes them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.pool
+from locust import FastHttpUser, LoadTestShape, events, task
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from collectors.rundir import RunDir, new_run_id
+from scenarios.arrivals import ArrivalPlanner, ArrivalScheduler
+from scenarios.controller import OrdersPerMinuteController
+from scenarios.journeys import JourneyRunner, planned_endpoints
+from scenarios.session import LoadSession, open_run
+
+DRAIN_S = 5.0
+"""After the last arrival, journeys in flight get this long to finish."""
+FLUSH_EVERY_S = 0.25
+CONTROL_EVERY_S = 5.0
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser: Any) -> None:
+    group = parser.add_argument_group("peakops")
+    group.add_argument("--run-dir", default="", help="peakops run directory to record into")
+    group.add_argument("--plan", default="peak.yaml", help="plan file, when no --run-dir is given")
+    group.add_argument(
+        "--metrics-port", type=int, default=0,
+        help="serve live metrics on 127.0.0.1:PORT (0: a free port, -1: off)",
+    )  # fmt: skip
+
+
+def _session(environment: Environment) -> LoadSession:
+    return environment.peakops  # type: ignore[attr-defined]
+
+
+def _open_or_create_run(options: Any, *, worker: bool) -> tuple[RunDir, Any]:
+    """The run directory and plan: the rehearsal's, or a new run from ``--plan``.
+
+    A worker on another machine may not see the run directory: it reads the plan
+    from ``--plan`` and only uses the run id (it never writes; the master does).
+    """
+    from slo.loader import load_plan
+    from slo.plan import plan_snapshot
+
+    if options.run_dir and (Path(options.run_dir) / "run.json").exists():
+        return open_run(Path(options.run_dir))
+    plan = load_plan(Path(options.plan))
+    if worker:
+        return RunDir(Path(options.run_dir or new_run_id())), plan
+    run = RunDir.create(Path(plan.outputs.run_dir), new_run_id(), plan=plan_snapshot(plan),
+                        git_sha=None)  # fmt: skip
+    options.run_dir = str(run.path)  # workers get it with the spawn message
+    return run, plan
+
+
+@events.init.add_listener
+def _init(environment: Environment, **_: Any) -> None:
+    """Master and local processes know their run from the start (the shape needs it)."""
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner) or environment.parsed_options is None:
+        return
+    run, plan = _open_or_create_run(environment.parsed_options, worker=False)
+    session = LoadSession(run, plan, source="load", buffered=False)
+    environment.peakops = session  # type: ignore[attr-defined]
+    OpenShoppers.concurrency = plan.load.max_concurrency
+    if isinstance(runner, MasterRunner):
+        events.worker_report.add_listener(_absorb_from(session))
+    session.metrics_url = session.serve_metrics(environment.parsed_options.metrics_port)
+
+
+@events.test_start.add_listener
+def _start(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    worker = isinstance(runner, WorkerRunner)
+    if isinstance(runner, WorkerRunner) and getattr(environment, "peakops", None) is None:
+        run, plan = _open_or_create_run(environment.parsed_options, worker=True)
+        session = LoadSession(run, plan, source=f"worker-{runner.worker_index}", buffered=True)
+        environment.peakops = session  # type: ignore[attr-defined]
+        OpenShoppers.concurrency = plan.load.max_concurrency
+        events.report_to_master.add_listener(_ship_from(session))
+    session = _session(environment)
+    session.started = time.perf_counter()
+    if isinstance(runner, MasterRunner) and environment.parsed_options is not None:
+        # Sent to every worker with the spawn message: how many share the arrivals.
+        environment.parsed_options.peakops_workers = runner.worker_count
+    if not worker:
+        plan = session.plan
+        session.events().emit(
+            "load_started", mode=plan.load.mode, profile=plan.load.profile,
+            baseline_per_min=plan.load.baseline_per_min,
+            peak_per_min=plan.load.peak_rate_per_min, host=environment.host,
+            duration_s=plan.load.duration_s, pid=os.getpid(),
+            metrics_url=session.metrics_url,
+        )  # fmt: skip
+    closed = not worker and session.plan.load.mode == "closed"
+    gevent.spawn(_flush_loop, session, plan_closed=closed)
+
+
+@events.test_stop.add_listener
+def _stop(environment: Environment, **_: Any) -> None:
+    session = _session(environment)
+    session.flush(final=True)
+    if not isinstance(environment.runner, WorkerRunner):
+        elapsed = time.perf_counter() - session.started
+        interrupted = elapsed < session.plan.load.duration_s - 0.5
+        session.events().emit("load_finished", interrupted=interrupted)
+
+
+def _flush_loop(session: LoadSession, *, plan_closed: bool) -> None:
+    """Close intervals on time, and in the closed model book what the profile planned."""
+    last = 0.0
+    planner = session.journey_planner(0)
+    per_journey = _expected_calls(planner)
+    opj = planner.orders_per_journey()
+    while True:
+        gevent.sleep(FLUSH_EVERY_S)
+        if plan_closed:
+            now = min(time.perf_counter() - session.started, session.plan.load.duration_s)
+            arrivals = session.profile.expected_orders(last, now) / opj
+            session.meter.plan_expected(arrivals, {k: v * arrivals for k, v in per_journey.items()})
+            last = now
+        session.flush()
+
+
+def _expected_calls(planner: Any) -> dict[str, float]:
+    total = sum(planner.channels.weights.values())
+    browse = sum(w / total * planner.funnels[c].browse for c, w in planner.channels.weights.items())
+    return {"GET /stock/{sku}": browse, "POST /orders": planner.orders_per_journey()}
+
+
+def _ship_from(session: LoadSession) -> Any:
+    def ship(client_id: str, data: dict[str, Any]) -> None:
+        session.flush()
+        assert session.buffer is not None
+        data["peakops"] = session.buffer.drain()
+
+    return ship
+
+
+def _absorb_from(session: LoadSession) -> Any:
+    def absorb(client_id: str, data: dict[str, Any]) -> None:
+        session.absorb(data.get("peakops") or {})
+
+    return absorb
+
+
+def _workers(environment: Environment) -> tuple[int, int]:
+    """(this process's index, how many processes share the arrivals)."""
+    runner = environment.runner
+    if not isinstance(runner, WorkerRunner):
+        return 0, 1
+    options = environment.parsed_options
+    count = getattr(options, "peakops_workers", 0) or getattr(options, "expect_workers", 1) or 1
+    return runner.worker_index, max(1, int(count))
+
+
+class OpenShoppers(FastHttpUser):
+    """One per load process: schedules this process's share of the arrivals."""
+
+    concurrency = 256
+
+    @task
+    def arrivals(self) -> None:
+        session = _session(self.environment)
+        load = session.plan.load
+        index, count = _workers(self.environment)
+        journeys = session.journey_planner(index + 1)
+        opj = journeys.orders_per_journey()
+        planner = ArrivalPlanner(
+            lambda t: session.profile.rate(t) / opj,
+            duration_s=load.duration_s, poisson=load.arrivals == "poisson",
+            rng=journeys.rng, share=1 / count, phase=(index + 0.5) / count,
+        )  # fmt: skip
+        pool = gevent.pool.Pool(max(1, load.max_concurrency // count))
+        runner = JourneyRunner(
+            self.client, run_id=session.run.run_id, recorder=session.recorder,
+            meter=session.meter, tracer=session.tracer(self.host or ""),
+            key_prefix=f"{session.run.run_id}-p{index}",
+        )  # fmt: skip
+        meter = session.meter
+        start = time.perf_counter()
+
+        def plan() -> Any:
+            journey_plan = journeys.draw(time.perf_counter() - start)
+            meter.plan(planned_endpoints(journey_plan))
+            return journey_plan
+
+        def journey(intended: float, journey_plan: Any) -> None:
+            meter.sent()
+            try:
+                runner.run(journey_plan, intended)
+            finally:
+                meter.finished()
+
+        if load.target_orders_per_min:
+            gevent.spawn(_control, planner, session, load.target_orders_per_min / count)
+        scheduler = ArrivalScheduler(
+            planner, pool, clock=time.perf_counter, sleep=gevent.sleep,
+            on_drop=lambda _plan: meter.dropped(),
+        )  # fmt: skip
+        scheduler.run(journey, plan)
+        pool.join(timeout=DRAIN_S)
+        while True:  # the shape ends the run; a returning task would be restarted
+            gevent.sleep(1.0)
+
+
+def _control(planner: ArrivalPlanner, session: LoadSession, target_per_min: float) -> None:
+    controller = OrdersPerMinuteController(target_per_min)
+    seen = session.meter.total_confirmed
+    while True:
+        gevent.sleep(CONTROL_EVERY_S)
+        now = session.meter.total_confirmed
+        planner.multiplier = controller.update(now - seen, CONTROL_EVERY_S)
+        seen = now
+
+
+class ClosedShopper(FastHttpUser):
+    """Locust's closed model: each user runs journeys back to back, paced to the profile."""
+
+    def on_start(self) -> None:
+        session = _session(self.environment)
+        self._number = next(_user_numbers)
+        self._journeys = session.journey_planner(10_000 + self._number)
+        self._opj = self._journeys.orders_per_journey()
+        self._next = time.perf_counter()
+        self._runner = JourneyRunner(
+            self.client, run_id=session.run.run_id, recorder=session.recorder,
+            meter=session.meter, tracer=session.tracer(self.host or ""),
+            key_prefix=f"{session.run.run_id}-u{os.getpid()}-{self._number}",
+        )  # fmt: skip
+
+    def wait_time(self) -> float:
+        session = _session(self.environment)
+        elapsed = time.perf_counter() - session.started
+        per_user = session.profile.rate(elapsed) / self._opj / session.plan.load.users
+        self._next = max(self._next, time.perf_counter() - 1.0) + 1.0 / max(per_user, 1e-6)
+        return max(0.0, self._next - time.perf_counter())
+
+    @task
+    def journey(self) -> None:
+        session = _session(self.environment)
+        plan = self._journeys.draw(time.perf_counter() - session.started)
+        session.meter.sent()
+        try:
+            self._runner.run(plan)
+        finally:
+            session.meter.finished()
+
+
+_user_numbers = iter(range(1, 1 << 30))
+
+
+class PeakShape(LoadTestShape):
+    """Holds the user count the model needs, and ends the run after the duration."""
+
+    def tick(self) -> tuple[int, float, list[type]] | None:
+        assert self.runner is not None
+        session = _session(self.runner.environment)
+        load = session.plan.load
+        elapsed = self.get_run_time()
+        if load.mode == "open":
+            if elapsed > load.duration_s + DRAIN_S:
+                return None
+            n = self.runner.worker_count if isinstance(self.runner, MasterRunner) else 1
+            return (n, n, [OpenShoppers])
+        if elapsed > load.duration_s:
+            return None
+        return (load.users, load.users, [ClosedShopper])

@@ -1,0 +1,1 @@
+"""Traffic-profile presets shipped as data (``<name>.yaml``), read by ``scenarios.profiles``."""

@@ -1,0 +1,156 @@
+"""One load process's recording state: plan, profile, recorders and where records go.
+
+Built once per process by the locustfile's ``init`` listener. A local process or a
+Locust master writes records straight into the run directory; a worker buffers
+them and ships them to the master with each report (about every 3 s), and the master
+writes them, so distributed runs merge into one run directory.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from opentelemetry.sdk.trace import TracerProvider
+
+from collectors.latency import IntervalRecorder
+from collectors.live_metrics import LiveMetrics
+from collectors.loadmeter import LOAD_FILE, LoadMeter
+from collectors.rundir import LATENCY_FILE, EventLog, RunDir
+from scenarios.funnel import JourneyPlanner, load_funnels
+from scenarios.profiles import Profile, build_profile
+from scenarios.shoppers import Catalog, ChannelMix
+from scenarios.tracing import TRACER_NAME, ClientTracer, build_tracer_provider
+from slo.plan import Plan
+
+__all__ = ["Buffer", "LoadSession", "open_run"]
+
+Sink = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Buffer:
+    """Records a worker holds until its next report to the master."""
+
+    latency: list[dict[str, Any]] = field(default_factory=list)
+    load: list[dict[str, Any]] = field(default_factory=list)
+
+    def drain(self) -> dict[str, list[dict[str, Any]]]:
+        out = {"latency": self.latency, "load": self.load}
+        self.latency, self.load = [], []
+        return out
+
+
+class LoadSession:
+    """Everything one load process records with, for one run directory."""
+
+    def __init__(self, run: RunDir, plan: Plan, *, source: str, buffered: bool) -> None:
+        self.run = run
+        self.plan = plan
+        self.source = source
+        self.profile: Profile = build_profile(plan.load)
+        self.buffer = Buffer() if buffered else None
+        self.metrics = None if buffered else LiveMetrics()
+        self.latency_sink, self.load_sink = self._sinks()
+        process = psutil.Process(os.getpid())
+        process.cpu_percent(None)  # the first call only starts the measurement
+        self.recorder = IntervalRecorder(self.latency_sink, source=source)
+        self.meter = LoadMeter(
+            self.load_sink, cpu_percent=lambda: process.cpu_percent(None), source=source
+        )
+        self.started = time.perf_counter()
+        self.metrics_url: str | None = None
+        self.tracer_provider: TracerProvider | None = None
+        self._tracer: ClientTracer | None = None
+
+    def _sinks(self) -> tuple[Sink, Sink]:
+        if self.buffer is not None:
+            return self.buffer.latency.append, self.buffer.load.append
+        latency, load = self.run.appender(LATENCY_FILE), self.run.appender(LOAD_FILE)
+        metrics = self.metrics
+        assert metrics is not None
+
+        def write_latency(record: dict[str, Any]) -> None:
+            latency.append(record)
+            metrics.observe_latency(record)
+
+        def write_load(record: dict[str, Any]) -> None:
+            load.append(record)
+            metrics.observe_load(record)
+
+        return write_latency, write_load
+
+    def absorb(self, shipped: dict[str, list[dict[str, Any]]]) -> None:
+        """Write records a worker shipped (master only)."""
+        for record in shipped.get("latency", ()):
+            self.latency_sink(record)
+        for record in shipped.get("load", ()):
+            self.load_sink(record)
+
+    def serve_metrics(self, port: int) -> str | None:
+        """Serve the live metrics on 127.0.0.1 (``port`` 0: a free one); the URL."""
+        if self.metrics is None or port < 0:
+            return None
+        from prometheus_client import start_http_server
+
+        server, _thread = start_http_server(
+            port, addr="127.0.0.1", registry=self.metrics.registry()
+        )
+        return f"http://127.0.0.1:{server.server_port}/metrics"
+
+    def journey_planner(self, seed_salt: int) -> JourneyPlanner:
+        load = self.plan.load
+        preset = self.profile.preset
+        return JourneyPlanner(
+            channels=ChannelMix(dict(load.channels)),
+            funnels=load_funnels(),
+            catalog=Catalog.reference(self.plan.target.catalog.skus, load.zipf),
+            cancel_ratio=load.cancel_ratio,
+            rng=random.Random(load.seed * 1_000_003 + seed_salt),
+            hot_skus=preset.hot_skus,
+            hot_share=self.profile.hot_share,
+        )
+
+    def tracer(self, host: str) -> ClientTracer:
+        """The process's one client tracer (built on first use)."""
+        if self._tracer is None:
+            self._tracer = self.client_tracer(host)
+        return self._tracer
+
+    def client_tracer(self, host: str) -> ClientTracer:
+        """This process's tracer: spans to ``traces*.jsonl`` in the run, or to OTLP."""
+        name = "traces.jsonl" if self.buffer is None else f"traces-{self.source}.jsonl"
+        traces_file = self.run.file(name) if self.run.path.is_dir() else None
+        self.tracer_provider = build_tracer_provider(
+            service_name="peakops-load",
+            traces_file=traces_file,
+            resource={"peakops.run_id": self.run.run_id, "peakops.source": self.source},
+            sample_ratio=self.plan.load.trace_sample_ratio,
+        )
+        tracer = self.tracer_provider.get_tracer(TRACER_NAME)
+        return ClientTracer(
+            tracer, run_id=self.run.run_id, base_url=host, baggage={"peakops.synthetic": "true"}
+        )
+
+    def flush(self, *, final: bool = False) -> None:
+        self.recorder.flush(final=final)
+        self.meter.flush(final=final)
+        if final and self.tracer_provider is not None:
+            self.tracer_provider.force_flush(timeout_millis=2000)
+
+    def events(self) -> EventLog:
+        return EventLog(self.run, source="load")
+
+
+def open_run(run_dir: Path) -> tuple[RunDir, Plan]:
+    """The run directory the rehearsal made, and the plan in its header."""
+    from slo.plan import plan_from_snapshot
+
+    run = RunDir.open(run_dir)
+    return run, plan_from_snapshot(run.header()["plan"], str(run.file("run.json")))
