@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -25,6 +26,7 @@ from slo.durations import parse_duration
 from slo.errors import PeakopsError, UsageError
 from slo.loader import load_plan
 from slo.plan import Plan, with_overrides
+from slo.rates import parse_rate
 
 __all__ = ["app"]
 
@@ -58,6 +60,9 @@ class OmsVersion(StrEnum):
 
 
 PlanOption = Annotated[Path, typer.Option("--plan", "-p", help="Plan file.")]
+ProcessesOption = Annotated[
+    int, typer.Option(min=1, max=64, help="Load processes (Locust workers); 1 runs in one process.")
+]
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table for people, json on stdout for machines.")
 ]
@@ -81,6 +86,26 @@ def _load(path: Path, *, duration: str | None = None, oms_version: str | None = 
     return with_overrides(plan, duration_s=duration_s, oms_version=oms_version)
 
 
+def _run_with_progress(plan: Plan, root: Path, processes: int) -> GateResult:
+    from rehearsal.run import rehearse as run_rehearsal
+
+    with Progress(
+        TextColumn("[bold]flood"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("flood", total=plan.load.duration_s)
+        return run_rehearsal(
+            plan,
+            root,
+            processes=processes,
+            progress=lambda done, _total: bar.update(task, completed=done),
+        )
+
+
 def _show(result: GateResult, output: Output) -> None:
     if output is Output.json:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
@@ -100,28 +125,16 @@ def rehearse(
     run_dir: Annotated[
         Path | None, typer.Option(help="Where run directories go (default: outputs.runDir).")
     ] = None,
+    processes: ProcessesOption = 1,
     output: OutputOption = Output.table,
 ) -> None:
     """Run a peak rehearsal: target up, order flood, SLO gate. Exit code is the verdict."""
-    from rehearsal.run import rehearse as run_rehearsal
-
     try:
         the_plan = _load(
             plan, duration=duration, oms_version=oms_version.value if oms_version else None
         )
         root = run_dir if run_dir is not None else Path(the_plan.outputs.run_dir)
-        with Progress(
-            TextColumn("[bold]flood"),
-            BarColumn(),
-            TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-            TimeRemainingColumn(),
-            console=stderr,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("flood", total=the_plan.load.duration_s)
-            result = run_rehearsal(
-                the_plan, root, progress=lambda done, _total: bar.update(task, completed=done)
-            )
+        result = _run_with_progress(the_plan, root, processes)
     except PeakopsError as err:
         _fail(err)
     except KeyboardInterrupt:
@@ -129,6 +142,60 @@ def rehearse(
         raise typer.Exit(130) from None
     _show(result, output)
     raise typer.Exit(result.verdict.exit_code)
+
+
+class Arrivals(StrEnum):
+    uniform = "uniform"
+    poisson = "poisson"
+
+
+@app.command()
+def load(
+    url: Annotated[str, typer.Option(help="The URL to flood (an allowlisted host: loopback).")],
+    rate: Annotated[str, typer.Option(help="Arrival rate, e.g. 200/s or 900/min.")],
+    duration: Annotated[str, typer.Option(help="How long, e.g. 30s or 5m.")] = "30s",
+    arrivals: Annotated[Arrivals, typer.Option(help="Spacing of arrivals.")] = Arrivals.uniform,
+    max_concurrency: Annotated[
+        int, typer.Option(min=1, help="Requests in flight at most; more arrivals are dropped.")
+    ] = 1000,
+    trace_sample_ratio: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of requests traced (exported spans).")
+    ] = 0.0,
+    processes: ProcessesOption = 1,
+    run_dir: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("runs"),
+    output: OutputOption = Output.table,
+) -> None:
+    """Flood one URL at a fixed arrival rate (open model, like wrk2 -R) and judge it.
+
+    Latency is measured from each request's intended start, so a stalling server shows
+    its true tail. Prints planned, sent and dropped arrivals and p50/p95/p99/p99.9.
+    """
+    from rehearsal.adhoc import url_flood_plan
+
+    try:
+        plan = url_flood_plan(
+            url=url,
+            rate_per_s=_flag(parse_rate, "--rate", rate),
+            duration_s=_flag(parse_duration, "--duration", duration),
+            max_concurrency=max_concurrency,
+            arrivals=arrivals.value,
+            trace_sample_ratio=trace_sample_ratio,
+        )
+        result = _run_with_progress(plan, run_dir, processes)
+    except PeakopsError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        stderr.print("peakops: interrupted; the run directory keeps what was recorded")
+        raise typer.Exit(130) from None
+    _show(result, output)
+    raise typer.Exit(result.verdict.exit_code)
+
+
+def _flag(parse: Callable[[str], float], flag: str, text: str) -> float:
+    try:
+        return parse(text)
+    except ValueError as err:
+        raise UsageError(f"{flag}: {err}") from err
 
 
 @app.command()

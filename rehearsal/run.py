@@ -54,7 +54,11 @@ def _target_up(plan: Plan, run: RunDir, events: EventLog) -> Iterator[_Target]:
         if host not in target.allow_hosts:
             raise UsageError(f"target.baseUrl: host {host!r} is not in target.allowHosts")
         events.emit("target_ready", url=target.base_url, kind="url")
-        yield _Target(target.base_url, None)
+        if plan.load.scenario == "url":  # the flood requests the URL's path itself
+            origin = urlsplit(target.base_url)
+            yield _Target(f"{origin.scheme}://{origin.netloc}", None)
+        else:
+            yield _Target(target.base_url, None)
         return
     config = OmsConfig(
         version=target.oms_version,
@@ -78,8 +82,13 @@ def _target_up(plan: Plan, run: RunDir, events: EventLog) -> Iterator[_Target]:
         yield _Target(platform.base_url, platform.revision)
 
 
-def rehearse(plan: Plan, run_root: Path, *, progress: Progress | None = None) -> GateResult:
-    """Run one rehearsal of ``plan``; return the gate's result (files already written)."""
+def rehearse(
+    plan: Plan, run_root: Path, *, progress: Progress | None = None, processes: int = 1
+) -> GateResult:
+    """Run one rehearsal of ``plan``; return the gate's result (files already written).
+
+    ``processes`` > 1 spreads the load over that many Locust worker processes.
+    """
     run = RunDir.create(run_root, new_run_id(), plan=plan_snapshot(plan), git_sha=git_sha())
     events = EventLog(run, source="rehearsal")
     events.emit("rehearsal_started", plan=plan.name, run_id=run.run_id)
@@ -92,6 +101,7 @@ def rehearse(plan: Plan, run_root: Path, *, progress: Progress | None = None) ->
                 run,
                 target.url,
                 duration_s=duration,
+                processes=processes,
                 on_tick=lambda elapsed: progress(elapsed, duration) if progress else None,
             )
         result = gate_run(run, plan)

@@ -11,12 +11,21 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from urllib.parse import urlsplit
 
 import yaml
 
 from scenarios.shoppers import Catalog, ChannelMix
+from slo.conventions import ENDPOINT_GET_STOCK, ENDPOINT_PLACE_ORDER
 
-__all__ = ["ChannelFunnel", "JourneyPlan", "JourneyPlanner", "load_funnels"]
+__all__ = [
+    "ChannelFunnel",
+    "JourneyPlan",
+    "JourneyPlanner",
+    "UrlPlanner",
+    "UrlVisit",
+    "load_funnels",
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,30 @@ class JourneyPlan:
     browse: tuple[str, ...]
     order_sku: str | None
     cancel: bool
+
+
+@dataclass(frozen=True)
+class UrlVisit:
+    """The ``url`` scenario's whole journey: one GET of ``path``."""
+
+    path: str
+    endpoint: str
+
+
+class UrlPlanner:
+    """Plans for the ``url`` scenario (an ad-hoc flood of one URL)."""
+
+    def __init__(self, path: str) -> None:
+        self.visit = UrlVisit(path or "/", f"GET {urlsplit(path or '/').path or '/'}")
+
+    def orders_per_journey(self) -> float:
+        return 1.0
+
+    def expected_calls(self) -> dict[str, float]:
+        return {self.visit.endpoint: 1.0}
+
+    def draw(self, t: float) -> UrlVisit:
+        return self.visit
 
 
 def load_funnels() -> dict[str, ChannelFunnel]:
@@ -72,6 +105,15 @@ class JourneyPlanner:
             weight / total * self.funnels[name].order
             for name, weight in self.channels.weights.items()
         )
+
+    def expected_calls(self) -> dict[str, float]:
+        """Paced requests per journey, on average, by endpoint (closed-model planning)."""
+        total = sum(self.channels.weights.values())
+        browse = sum(
+            weight / total * self.funnels[name].browse
+            for name, weight in self.channels.weights.items()
+        )
+        return {ENDPOINT_GET_STOCK: browse, ENDPOINT_PLACE_ORDER: self.orders_per_journey()}
 
     def draw(self, t: float) -> JourneyPlan:
         """The plan of a journey arriving ``t`` seconds into the run."""

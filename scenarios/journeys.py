@@ -16,7 +16,7 @@ from locust.contrib.fasthttp import FastHttpSession
 
 from collectors.latency import IntervalRecorder
 from collectors.loadmeter import LoadMeter
-from scenarios.funnel import JourneyPlan
+from scenarios.funnel import JourneyPlan, UrlVisit
 from slo.conventions import (
     ENDPOINT_CANCEL_ORDER,
     ENDPOINT_GET_STOCK,
@@ -29,6 +29,7 @@ __all__ = ["JourneyRunner", "Span", "Tracer", "planned_endpoints"]
 _OK_STOCK = (200,)
 _OK_PLACE = (200, 201, 409)  # 409: rejected, out of stock; a business outcome, not an error
 _OK_CANCEL = (200, 409)
+_OK_URL = range(200, 400)
 
 
 class Span(Protocol):
@@ -41,8 +42,10 @@ class Tracer(Protocol):
     def start(self, endpoint: str, method: str, url: str, headers: dict[str, str]) -> Span: ...
 
 
-def planned_endpoints(plan: JourneyPlan) -> list[str]:
+def planned_endpoints(plan: JourneyPlan | UrlVisit) -> list[str]:
     """The paced requests of a journey (cancels depend on the outcome: not planned)."""
+    if isinstance(plan, UrlVisit):
+        return [plan.endpoint]
     calls = [ENDPOINT_GET_STOCK] * len(plan.browse)
     if plan.order_sku is not None:
         calls.append(ENDPOINT_PLACE_ORDER)
@@ -73,8 +76,11 @@ class JourneyRunner:
         self.key_prefix = key_prefix
         self.serial = 0
 
-    def run(self, plan: JourneyPlan, intended: float | None = None) -> None:
+    def run(self, plan: JourneyPlan | UrlVisit, intended: float | None = None) -> None:
         """Run ``plan``; ``intended`` (``time.perf_counter`` scale) times its first request."""
+        if isinstance(plan, UrlVisit):
+            self._call("GET", plan.path, plan.endpoint, _OK_URL, intended)
+            return
         for sku in plan.browse:
             path = f"/stock/{sku}?channel={plan.channel}"
             self._call("GET", path, ENDPOINT_GET_STOCK, _OK_STOCK, intended)
@@ -101,7 +107,7 @@ class JourneyRunner:
         method: str,
         path: str,
         endpoint: str,
-        ok: tuple[int, ...],
+        ok: tuple[int, ...] | range,
         intended: float | None,
         **kwargs: Any,
     ) -> dict[str, Any] | None:

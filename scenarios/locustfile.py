@@ -19,6 +19,7 @@ Across processes (``--processes N`` or ``--master``/``--worker``) each worker ta
 from __future__ import annotations
 
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,7 @@ def _flush_loop(session: LoadSession, *, plan_closed: bool) -> None:
     """Close intervals on time, and in the closed model book what the profile planned."""
     last = 0.0
     planner = session.journey_planner(0)
-    per_journey = _expected_calls(planner)
+    per_journey = planner.expected_calls()
     opj = planner.orders_per_journey()
     while True:
         gevent.sleep(FLUSH_EVERY_S)
@@ -143,12 +144,6 @@ def _flush_loop(session: LoadSession, *, plan_closed: bool) -> None:
             session.meter.plan_expected(arrivals, {k: v * arrivals for k, v in per_journey.items()})
             last = now
         session.flush()
-
-
-def _expected_calls(planner: Any) -> dict[str, float]:
-    total = sum(planner.channels.weights.values())
-    browse = sum(w / total * planner.funnels[c].browse for c, w in planner.channels.weights.items())
-    return {"GET /stock/{sku}": browse, "POST /orders": planner.orders_per_journey()}
 
 
 def _ship_from(session: LoadSession) -> Any:
@@ -192,7 +187,7 @@ class OpenShoppers(FastHttpUser):
         planner = ArrivalPlanner(
             lambda t: session.profile.rate(t) / opj,
             duration_s=load.duration_s, poisson=load.arrivals == "poisson",
-            rng=journeys.rng, share=1 / count, phase=(index + 0.5) / count,
+            rng=random.Random(load.seed * 7919 + index), share=1 / count, phase=(index + 0.5) / count,
         )  # fmt: skip
         pool = gevent.pool.Pool(max(1, load.max_concurrency // count))
         runner = JourneyRunner(

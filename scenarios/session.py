@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
 from opentelemetry.sdk.trace import TracerProvider
@@ -23,7 +24,7 @@ from collectors.latency import IntervalRecorder
 from collectors.live_metrics import LiveMetrics
 from collectors.loadmeter import LOAD_FILE, LoadMeter
 from collectors.rundir import LATENCY_FILE, EventLog, RunDir
-from scenarios.funnel import JourneyPlanner, load_funnels
+from scenarios.funnel import JourneyPlanner, UrlPlanner, load_funnels
 from scenarios.profiles import Profile, build_profile
 from scenarios.shoppers import Catalog, ChannelMix
 from scenarios.tracing import TRACER_NAME, ClientTracer, build_tracer_provider
@@ -42,8 +43,10 @@ class Buffer:
     load: list[dict[str, Any]] = field(default_factory=list)
 
     def drain(self) -> dict[str, list[dict[str, Any]]]:
-        out = {"latency": self.latency, "load": self.load}
-        self.latency, self.load = [], []
+        # Emptied in place: the recorders hold these lists' ``append``.
+        out = {"latency": list(self.latency), "load": list(self.load)}
+        self.latency.clear()
+        self.load.clear()
         return out
 
 
@@ -104,8 +107,12 @@ class LoadSession:
         )
         return f"http://127.0.0.1:{server.server_port}/metrics"
 
-    def journey_planner(self, seed_salt: int) -> JourneyPlanner:
+    def journey_planner(self, seed_salt: int) -> JourneyPlanner | UrlPlanner:
         load = self.plan.load
+        if load.scenario == "url":
+            return UrlPlanner(
+                urlsplit(self.plan.target.base_url or "/")._replace(scheme="", netloc="").geturl()
+            )
         preset = self.profile.preset
         return JourneyPlanner(
             channels=ChannelMix(dict(load.channels)),

@@ -157,6 +157,10 @@ class Load(PlanModel):
 
     profile: str = "bfcm"
     mode: Literal["open", "closed"] = "open"
+    scenario: Literal["shoppers", "url"] = "shoppers"
+    """``shoppers``: retail journeys against an OMS. ``url``: each arrival GETs the
+    target's ``baseUrl`` once (an ad-hoc flood, like wrk2 ``-R``); rates are then
+    requests per minute."""
     duration_s: Seconds = Field(gt=0, validation_alias="duration", serialization_alias="duration")
     baseline_per_min: float = Field(
         gt=0, validation_alias="baseline", serialization_alias="baseline"
@@ -290,6 +294,13 @@ class Plan(PlanModel):
         ]
         if problems:
             raise_issues("Plan", problems)
+        return self
+
+    @model_validator(mode="after")
+    def _check_url_scenario(self) -> Self:
+        if self.load.scenario == "url" and self.target.kind != "url":
+            message = "scenario url needs target.kind: url (the URL to flood)"
+            raise_issues("Plan", [(("load", "scenario"), message, self.load.scenario)])
         return self
 
 

@@ -262,3 +262,16 @@ def test_load_plan_reads_the_same_plan_as_load_plan_text(tmp_path: Path) -> None
     path = tmp_path / "peak.yaml"
     path.write_text(FULL_PLAN, encoding="utf-8")
     assert load_plan(path) == load_plan_text(FULL_PLAN, "other-name.yaml")
+
+
+def test_the_url_scenario_needs_a_url_target() -> None:
+    from slo.loader import load_plan_text
+
+    text = """
+apiVersion: peakops/v1
+target: {kind: embedded}
+load: {duration: 10s, baseline: 600, scenario: url}
+slos: {objectives: [{id: e, kind: error_ratio, max: 0.01}]}
+"""
+    with pytest.raises(PlanError, match="load.scenario: scenario url needs target.kind: url"):
+        load_plan_text(text, "p.yaml")
