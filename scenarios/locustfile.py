@@ -187,7 +187,8 @@ class OpenShoppers(FastHttpUser):
         planner = ArrivalPlanner(
             lambda t: session.profile.rate(t) / opj,
             duration_s=load.duration_s, poisson=load.arrivals == "poisson",
-            rng=random.Random(load.seed * 7919 + index), share=1 / count, phase=(index + 0.5) / count,
+            rng=random.Random(load.seed * 7919 + index),
+            share=1 / count, phase=(index + 0.5) / count,
         )  # fmt: skip
         pool = gevent.pool.Pool(max(1, load.max_concurrency // count))
         runner = JourneyRunner(

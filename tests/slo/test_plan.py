@@ -273,5 +273,5 @@ target: {kind: embedded}
 load: {duration: 10s, baseline: 600, scenario: url}
 slos: {objectives: [{id: e, kind: error_ratio, max: 0.01}]}
 """
-    with pytest.raises(PlanError, match="load.scenario: scenario url needs target.kind: url"):
+    with pytest.raises(PlanError, match=r"load\.scenario: scenario url needs target\.kind: url"):
         load_plan_text(text, "p.yaml")
