@@ -47,6 +47,12 @@ def render_result(result: GateResult, console: Console) -> None:
     """Print the verdict: tables, why anything did not pass, and where the files are."""
     console.print(_slo_table(result))
     console.print(_endpoint_table(result))
+    if result.generator is not None:
+        g = result.generator
+        console.print(
+            f"arrivals: planned {g.arrivals_planned:.0f}, sent {g.arrivals_sent}, "
+            f"dropped {g.arrivals_dropped}; busiest load process {g.busiest_cpu_percent:.0f}% CPU"
+        )
     for reason in result.verdict.reasons:
         console.print(reason)
     verdict = result.verdict

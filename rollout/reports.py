@@ -53,6 +53,12 @@ def markdown_summary(result: GateResult) -> str:
         f"Run `{result.run_id}`.",
     ]
     lines += [f"- {reason}" for reason in verdict.reasons]
+    if result.generator is not None:
+        g = result.generator
+        lines.append(
+            f"- arrivals: planned {g.arrivals_planned:.0f}, sent {g.arrivals_sent}, "
+            f"dropped {g.arrivals_dropped}; busiest load process {g.busiest_cpu_percent:.0f}% CPU"
+        )
     lines += ["", "## SLOs", "", "| SLO | endpoint | status | observed | threshold | detail |"]
     lines.append("|---|---|---|---|---|---|")
     for ev in verdict.evaluations:

@@ -1,0 +1,53 @@
+"""Live metrics of the load process: OpenMetrics histograms with trace-id exemplars."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client.openmetrics.exposition import generate_latest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from collectors.latency import IntervalRecorder
+from collectors.live_metrics import LiveMetrics
+
+
+def records(latencies: list[float], trace: str | None = None) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    rec = IntervalRecorder(out.append, clock=lambda: 1000.0)
+    for i, latency in enumerate(latencies):
+        rec.record("POST /orders", latency, ok=i % 4 != 0, trace_id=trace)
+    rec.flush(final=True)
+    return out
+
+
+def scrape(metrics: LiveMetrics) -> dict[str, Any]:
+    text = generate_latest(metrics.registry()).decode()
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def test_client_latency_buckets_count_every_request_with_an_exemplar() -> None:
+    metrics = LiveMetrics()
+    for record in records([0.002, 0.004, 0.040, 0.400], trace="ab" * 16):
+        metrics.observe_latency(record)
+    family = scrape(metrics)["peakops_client_request_duration_seconds"]
+    buckets = {s.labels["le"]: s for s in family.samples if s.name.endswith("_bucket")}
+    assert buckets["0.0025"].value == 1
+    assert buckets["0.05"].value == 3
+    assert buckets["+Inf"].value == 4
+    exemplar = next(s.exemplar for s in buckets.values() if s.exemplar is not None)
+    assert exemplar.labels == {"trace_id": "ab" * 16}
+    assert abs(exemplar.value - 0.4) < 1e-9
+
+
+def test_requests_and_arrivals_are_counted() -> None:
+    metrics = LiveMetrics()
+    for record in records([0.01] * 8):
+        metrics.observe_latency(record)
+    metrics.observe_load({"arrivals_planned": 10, "arrivals_sent": 9, "arrivals_dropped": 1,
+                          "orders_confirmed": 7, "active_max": 3, "source": "load"})  # fmt: skip
+    families = scrape(metrics)
+    requests = {s.labels["outcome"]: s.value for s in families["peakops_client_requests"].samples
+                if s.name.endswith("_total")}  # fmt: skip
+    assert requests == {"ok": 6, "fail": 2}
+    assert families["peakops_arrivals_dropped"].samples[0].value == 1
+    assert families["peakops_journeys_active"].samples[0].value == 3
