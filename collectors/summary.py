@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.latency import HdrDistribution, merge
+from collectors.latency import HdrDistribution, decode_histogram, merge
 from collectors.loadmeter import LOAD_FILE
 from collectors.rundir import LATENCY_FILE, RunDir
+from slo.conventions import ENDPOINT_PLACE_ORDER
+from slo.knee import Window
 from slo.stats import ALL_ENDPOINTS, EndpointStats, GeneratorStats, RunStats
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "LoadWindow",
     "endpoint_summaries",
     "generator_stats",
+    "latency_windows",
     "load_window",
     "planned_requests",
     "run_stats",
@@ -166,3 +169,29 @@ def endpoint_summaries(stats: RunStats) -> list[EndpointSummary]:
             EndpointSummary(name, es.requests, es.failures, stats.planned.get(name), pcts, max_ms)
         )
     return out
+
+
+def latency_windows(
+    run: RunDir, endpoint: str, percentile: float, *, window_s: float = 5.0
+) -> list[Window]:
+    """Per ``window_s`` slice: offered orders/min (planned) and the endpoint's percentile (ms)."""
+    buckets: dict[int, HdrDistribution] = defaultdict(HdrDistribution)
+    for record in run.records(LATENCY_FILE):
+        if endpoint in (ALL_ENDPOINTS, record["endpoint"]):
+            buckets[int(float(record["t"]) // window_s)].add(decode_histogram(record["hist"]))
+    offered: dict[int, float] = defaultdict(float)
+    for record in run.records(LOAD_FILE):
+        orders = float(record.get("planned", {}).get(ENDPOINT_PLACE_ORDER, 0.0))
+        offered[int(float(record["t"]) // window_s)] += orders * 60.0 / window_s
+    if not buckets:
+        return []
+    first = min(buckets)
+    return [
+        Window(
+            (index - first) * window_s,
+            offered.get(index, 0.0),
+            dist.value_at_percentile(percentile),
+        )
+        for index, dist in sorted(buckets.items())
+        if dist.total_count > 0
+    ]

@@ -11,11 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from collectors.rundir import RunDir
-from collectors.summary import EndpointSummary, LoadWindow, endpoint_summaries, run_stats
+from collectors.summary import (
+    EndpointSummary,
+    LoadWindow,
+    endpoint_summaries,
+    latency_windows,
+    run_stats,
+)
 from rollout.reports import junit_xml, markdown_summary
 from slo.evaluate import evaluate
 from slo.generator import check_generator
-from slo.plan import Plan, plan_from_snapshot
+from slo.knee import find_knee
+from slo.plan import LatencyObjective, Plan, plan_from_snapshot
 from slo.stats import GeneratorStats
 from slo.verdict import Verdict, decide
 
@@ -67,6 +74,26 @@ def plan_of_run(run: RunDir) -> Plan:
     return plan_from_snapshot(run.header()["plan"], str(run.file("run.json")))
 
 
+def stress_knees(run: RunDir, plan: Plan) -> list[str]:
+    """For a stress ramp: the load at which each latency SLO first broke (5 s windows)."""
+    notes = []
+    for objective in plan.slos.objectives:
+        if not isinstance(objective, LatencyObjective):
+            continue
+        windows = latency_windows(run, objective.endpoint, objective.percentile)
+        knee = find_knee(windows, objective.threshold_ms)
+        if knee is None:
+            top = max((w.offered_per_min for w in windows), default=0.0)
+            notes.append(f"stress: {objective.id} held up to {top:,.0f} orders/min")
+        else:
+            held = f"; held up to {knee.held_up_to_per_min:,.0f}" if knee.held_up_to_per_min else ""
+            notes.append(
+                f"stress: {objective.id} broke at {knee.broke_at_per_min:,.0f} orders/min "
+                f"({knee.broke_at_s:.0f} s in{held})"
+            )
+    return notes
+
+
 def gate_run(run: RunDir, plan: Plan) -> GateResult:
     """Evaluate the SLOs of ``plan`` on ``run`` and write verdict, JUnit and summary."""
     stats, window = run_stats(run)
@@ -81,6 +108,8 @@ def gate_run(run: RunDir, plan: Plan) -> GateResult:
         verdict = replace(verdict, reasons=(*verdict.reasons, note))
     elif window is None:
         verdict = replace(verdict, reasons=(*verdict.reasons, "no load phase was recorded"))
+    if plan.load.profile == "stress":
+        verdict = replace(verdict, reasons=(*verdict.reasons, *stress_knees(run, plan)))
     summaries = endpoint_summaries(stats)
     result = GateResult(run.run_id, run.path, verdict, summaries, window, stats.generator)
     run.write_json(VERDICT_FILE, result.to_dict())

@@ -131,3 +131,25 @@ def test_a_run_that_sent_too_little_of_the_plan_is_inconclusive(tmp_path: Path) 
     generator = next(e for e in result.verdict.evaluations if e.slo_id == "load-generator")
     assert generator.status.value == "inconclusive"
     assert "sent 90 of 100 planned arrivals" in generator.reason
+
+
+def test_a_stress_ramp_reports_the_load_at_which_latency_broke(tmp_path: Path) -> None:
+    plan = load_plan_text(PLAN.replace("profile: constant", "profile: stress"), "t.yaml")
+    run = RunDir.create(tmp_path, "stress", plan=plan_snapshot(plan), git_sha=None)
+    clock = Clock()
+    with run.appender(LATENCY_FILE) as out, run.appender("load.jsonl") as load:
+        rec = IntervalRecorder(out.append, clock=clock)
+        for second in range(20):  # 10 orders/s more every 5 s; slow from second 10 on
+            clock.now = 1000.0 + second
+            orders = 10 * (1 + second // 5)
+            for _ in range(orders):
+                rec.record("POST /orders", 0.400 if second >= 10 else 0.020, ok=True)
+            load.append({"t": clock.now, "interval_s": 1.0, "source": "load",
+                         "arrivals_planned": orders, "arrivals_sent": orders,
+                         "arrivals_dropped": 0, "orders_confirmed": orders, "active_max": 1,
+                         "cpu_percent": 10.0, "planned": {"POST /orders": orders}})  # fmt: skip
+        rec.flush(final=True)
+    result = gate_run(run, plan)
+    assert "stress: place-p99 broke at 1,800 orders/min (10 s in; held up to 1,200)" in (
+        result.verdict.reasons
+    )
