@@ -12,8 +12,19 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from slo.objectives import ErrorRatioObjective, LatencyObjective, Objective, ThroughputObjective
-from slo.stats import ALL_ENDPOINTS, RunStats
+from slo.objectives import (
+    ConvergenceLagObjective,
+    DriftObjective,
+    ErrorRatioObjective,
+    LatencyObjective,
+    Objective,
+    OversellObjective,
+    ThroughputObjective,
+    UndersellObjective,
+)
+from slo.stats import ALL_ENDPOINTS, DriftStats, RunStats
+
+DriftObjectives = OversellObjective | DriftObjective | ConvergenceLagObjective | UndersellObjective
 
 __all__ = ["Evaluation", "Status", "evaluate"]
 
@@ -75,7 +86,83 @@ def _evaluate_one(objective: Objective, stats: RunStats, default_min_samples: in
         return _latency(objective, stats, min_samples)
     if isinstance(objective, ErrorRatioObjective):
         return _error_ratio(objective, stats, min_samples)
-    return _throughput(objective, stats)
+    if isinstance(objective, ThroughputObjective):
+        return _throughput(objective, stats)
+    return _drift(objective, stats)
+
+
+def _drift(objective: DriftObjectives, stats: RunStats) -> Evaluation:
+    drift = stats.drift
+    unit = "ms" if isinstance(objective, ConvergenceLagObjective) else "count"
+    threshold: float = (
+        objective.threshold_ms if isinstance(objective, ConvergenceLagObjective)
+        else objective.max_ratio if isinstance(objective, UndersellObjective)
+        else objective.max_units if isinstance(objective, OversellObjective)
+        else objective.max_count
+    )  # fmt: skip
+    if isinstance(objective, UndersellObjective):
+        unit = "ratio"
+    samples = drift.truth_observations + drift.view_observations if drift else 0
+    result = _Result(objective, unit=unit, threshold=threshold, samples=samples)
+    if drift is None or drift.truth_observations == 0:
+        return result.inconclusive("no observations of the source of truth: stock drift unknown")
+    if isinstance(objective, OversellObjective):
+        units = drift.oversell_units
+        sentence = f"{units} units oversold (max {objective.max_units})"
+        return (
+            result.passed(units, sentence) if units <= threshold else result.failed(units, sentence)
+        )
+    if isinstance(objective, DriftObjective):
+        outside = drift.truth_outside_interval + drift.views_outside_interval
+        sentence = (
+            f"{outside} stock observations outside the expected interval "
+            f"({drift.truth_outside_interval} of {drift.truth_observations} truth, "
+            f"{drift.views_outside_interval} of {drift.view_observations} views), "
+            f"max {objective.max_count}"
+        )
+        return (
+            result.passed(outside, sentence)
+            if outside <= threshold
+            else result.failed(outside, sentence)
+        )
+    if isinstance(objective, UndersellObjective):
+        return _undersell(objective, drift, result)
+    return _convergence(objective, drift, result)
+
+
+def _undersell(objective: UndersellObjective, drift: DriftStats, result: _Result) -> Evaluation:
+    if drift.place_invokes == 0:
+        return result.inconclusive("no orders were placed")
+    ratio = drift.undersell_false_sold_out / drift.place_invokes
+    sentence = (
+        f"{drift.undersell_false_sold_out} false sold-outs in {drift.place_invokes} orders "
+        f"({_percent(ratio)}), max {_percent(objective.max_ratio)}"
+    )
+    return (
+        result.passed(ratio, sentence)
+        if ratio <= objective.max_ratio
+        else result.failed(ratio, sentence)
+    )
+
+
+def _convergence(
+    objective: ConvergenceLagObjective, drift: DriftStats, result: _Result
+) -> Evaluation:
+    lag_s = drift.lag_s.get(objective.percentile)
+    label = "worst" if objective.percentile == 100 else f"p{objective.percentile}"
+    threshold = f"{_number(objective.threshold_ms)} ms"
+    if drift.never_converged:
+        observed = lag_s * 1000 if lag_s is not None else float("inf")
+        return result.failed(
+            observed, f"{drift.never_converged} acknowledged changes never reached every view"
+        )
+    if lag_s is None:
+        return result.inconclusive("no channel view was seen catching up with an order")
+    observed = lag_s * 1000
+    sentence = f"{label} convergence lag is {_number(observed)} ms"
+    if observed < objective.threshold_ms:
+        return result.passed(observed, f"{sentence}, under {threshold}")
+    return result.failed(observed, f"{sentence}, threshold {threshold}")
 
 
 def _latency(objective: LatencyObjective, stats: RunStats, min_samples: int) -> Evaluation:

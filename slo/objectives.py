@@ -1,4 +1,4 @@
-"""The SLO part of a plan: objectives (latency, error ratio, throughput) and the gate policy.
+"""The SLO part of a plan: objectives (latency, errors, throughput, stock drift) and the gate policy.
 
 ``slos.objectives`` is a list tagged by ``kind``; ``Objective`` is that union.
 """
@@ -17,11 +17,15 @@ from slo.issues import raise_issues
 from slo.stats import ALL_ENDPOINTS
 
 __all__ = [
+    "ConvergenceLagObjective",
+    "DriftObjective",
     "ErrorRatioObjective",
     "LatencyObjective",
     "Objective",
+    "OversellObjective",
     "Slos",
     "ThroughputObjective",
+    "UndersellObjective",
 ]
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -80,8 +84,48 @@ class ThroughputObjective(_ObjectiveBase):
     min_ratio: float = Field(gt=0, le=1)
 
 
+class OversellObjective(_ObjectiveBase):
+    """Units confirmed beyond the stock that existed must be at most ``max`` (normally 0)."""
+
+    kind: Literal["oversell"] = "oversell"
+    max_units: int = Field(default=0, ge=0, validation_alias="max", serialization_alias="max")
+
+
+class DriftObjective(_ObjectiveBase):
+    """Stock observations (truth, and views beyond their staleness allowance) outside the
+    expected interval must be at most ``max`` (normally 0)."""
+
+    kind: Literal["drift_outside_interval"] = "drift_outside_interval"
+    max_count: int = Field(default=0, ge=0, validation_alias="max", serialization_alias="max")
+
+
+class ConvergenceLagObjective(_ObjectiveBase):
+    """``percentile`` (50, 95, 99 or 100) of ack → every channel view reflects it must stay
+    strictly below ``threshold``; an ack no view ever reflected fails it."""
+
+    kind: Literal["convergence_lag"] = "convergence_lag"
+    percentile: Literal[50, 95, 99, 100]
+    threshold_ms: Milliseconds = Field(
+        gt=0, validation_alias="threshold", serialization_alias="threshold"
+    )
+
+
+class UndersellObjective(_ObjectiveBase):
+    """False "sold out" answers / order attempts must be at most ``max``."""
+
+    kind: Literal["undersell_ratio"] = "undersell_ratio"
+    max_ratio: float = Field(ge=0, le=1, validation_alias="max", serialization_alias="max")
+
+
 Objective = Annotated[
-    LatencyObjective | ErrorRatioObjective | ThroughputObjective, Field(discriminator="kind")
+    LatencyObjective
+    | ErrorRatioObjective
+    | ThroughputObjective
+    | OversellObjective
+    | DriftObjective
+    | ConvergenceLagObjective
+    | UndersellObjective,
+    Field(discriminator="kind"),
 ]
 """One SLO objective; ``kind`` says which."""
 

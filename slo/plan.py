@@ -41,6 +41,7 @@ __all__ = [
     "Outputs",
     "Plan",
     "Platform",
+    "Probes",
     "Rollback",
     "Slos",
     "Target",
@@ -82,6 +83,22 @@ class Catalog(PlanModel):
         return self
 
 
+class Probes(PlanModel):
+    """Stock probes: how often the source of truth and the channel views are read."""
+
+    rate: float = Field(default=10.0, gt=0, le=1000)
+    """SKUs probed per second (truth plus every channel view of each)."""
+    hot_skus: int = Field(default=10, ge=0)
+    """Hottest SKUs probed every other time; the rest of the catalog rotates."""
+    settle_timeout_s: Seconds = Field(
+        default=15.0, gt=0, validation_alias="settleTimeout", serialization_alias="settleTimeout"
+    )
+    view_staleness_s: Seconds = Field(
+        default=2.0, ge=0, validation_alias="viewStaleness", serialization_alias="viewStaleness"
+    )
+    """How far behind the truth a channel view may be before it counts as drift."""
+
+
 class Target(PlanModel):
     """The OMS under test: the embedded reference OMS, or one reached by URL."""
 
@@ -91,12 +108,21 @@ class Target(PlanModel):
     base_url: str | None = None
     allow_hosts: tuple[str, ...] = Field(default=("127.0.0.1", "localhost"), min_length=1)
     catalog: Catalog = Catalog()
+    probes: Probes = Probes()
+    truth_url: str | None = None
+    """The inventory (source of truth) of a ``kind: url`` target, for stock probes."""
 
     @model_validator(mode="after")
     def _check_base_url(self) -> Self:
         problem = _base_url_problem(self.kind, self.base_url, self.allow_hosts)
         if problem:
             raise_issues("Target", [(("baseUrl",), problem, self.base_url)])
+        if self.truth_url is not None:
+            problem = _base_url_problem("url", self.truth_url, self.allow_hosts)
+            if self.kind == "embedded":
+                problem = "only allowed with kind: url (embedded knows its inventory)"
+            if problem:
+                raise_issues("Target", [(("truthUrl",), problem, self.truth_url)])
         return self
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 
 __all__ = [
     "ALL_ENDPOINTS",
+    "DriftStats",
     "EndpointStats",
     "GeneratorStats",
     "LatencyDistribution",
@@ -62,6 +63,27 @@ class GeneratorStats:
 
 
 @dataclass(frozen=True)
+class DriftStats:
+    """What the stock-drift checker found (see docs/drift.md).
+
+    ``lag_s`` maps a percentile (50, 95, 99, 100 = worst) of the convergence lag to
+    seconds, or None when no acknowledged operation was seen converging.
+    """
+
+    oversell_units: int
+    negative_stock_observations: int
+    truth_observations: int
+    truth_outside_interval: int
+    view_observations: int
+    views_outside_interval: int
+    place_invokes: int
+    undersell_false_sold_out: int
+    lag_s: Mapping[int, float | None]
+    never_converged: int
+    violations_by_fault: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RunStats:
     """A run's recorded figures, as SLO evaluation sees them.
 
@@ -76,3 +98,4 @@ class RunStats:
     elapsed_s: float
     planned: Mapping[str, float] = field(default_factory=dict)
     generator: GeneratorStats | None = None
+    drift: DriftStats | None = None

@@ -61,7 +61,7 @@ BAD_PLANS = [
     pytest.param(
         edit(("  kind: embedded\n", "  kind: embedded\n  flavour: vanilla\n")),
         "peak.yaml:5: target.flavour: unknown field "
-        "(allowed here: kind, omsVersion, replicas, baseUrl, allowHosts, catalog)",
+        "(allowed here: kind, omsVersion, replicas, baseUrl, allowHosts, catalog, probes, truthUrl)",
         id="an unknown key with no close match lists the allowed keys",
     ),
     pytest.param(
@@ -79,7 +79,8 @@ BAD_PLANS = [
     pytest.param(
         edit(("kind: latency", "kind: latncy")),
         "peak.yaml:11: slos.objectives[0].kind: unknown SLO kind 'latncy' "
-        "(expected one of: latency, error_ratio, throughput)",
+        "(expected one of: latency, error_ratio, throughput, oversell, "
+        "drift_outside_interval, convergence_lag, undersell_ratio)",
         id="an unknown SLO kind lists the known kinds",
     ),
     pytest.param(

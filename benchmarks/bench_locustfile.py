@@ -1,0 +1,188 @@
+"""The Locust users the benchmarks run, one class per arm, named on the command line.
+
+- ``BareUser``: bare Locust, ``FastHttpUser`` GETting the host's ``/`` back to back.
+- ``InstrumentedUser``: the same loop through peakops' real request path: a run
+  directory and plan built as ``peakops load`` builds them (``url_flood_plan``,
+  ``RunDir.create``), one ``LoadSession`` (HDR interval recorder, load meter, live
+  metrics server, client tracer at the plan's sample ratio) and a ``JourneyRunner`` per
+  user running the ``url`` scenario's ``UrlVisit``, with the session flushed every
+  0.25 s as ``scenarios/locustfile.py`` does. The loop body is ``ClosedShopper.journey``'s.
+- ``PacedUser``: plain Locust paced with ``constant_throughput`` (closed loop).
+
+Started by ``loadgen.py`` and ``coordinated_omission.py``, e.g.::
+
+    python -m locust -f benchmarks/bench_locustfile.py --headless -u 32 -r 32 -t 10s \\
+        --host http://127.0.0.1:PORT InstrumentedUser --bench-run-root /tmp/x
+
+At the end of the run it writes ``--bench-cpu-file`` (JSON): wall seconds from test
+start to test stop and the CPU seconds this process and ``--bench-target-pids`` used
+in that window, so the driver can show who the bottleneck was.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import psutil
+from locust import FastHttpUser, constant, constant_throughput, events, task
+from locust.env import Environment
+
+from collectors.rundir import RunDir, new_run_id
+from rehearsal.adhoc import url_flood_plan
+from scenarios.funnel import UrlVisit
+from scenarios.journeys import JourneyRunner
+from scenarios.session import LoadSession
+from slo.plan import plan_snapshot
+
+FLUSH_EVERY_S = 0.25  # as scenarios/locustfile.py
+NOMINAL_RATE_PER_S = 5000.0  # the plan needs a rate; the closed loop at full speed ignores it
+
+_user_numbers = itertools.count(1)
+_window: dict[str, Any] = {}
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser: Any) -> None:
+    group = parser.add_argument_group("peakops benchmarks")
+    group.add_argument("--bench-run-root", default="", help="InstrumentedUser: run dirs go here")
+    group.add_argument("--bench-trace-ratio", type=float, default=0.1,
+                       help="InstrumentedUser: load.traceSampleRatio of the plan")  # fmt: skip
+    group.add_argument("--bench-user-rate", type=float, default=10.0,
+                       help="PacedUser: requests per second per user (constant_throughput)")  # fmt: skip
+    group.add_argument("--bench-cpu-file", default="", help="write the CPU window here (JSON)")
+    group.add_argument("--bench-target-pids", default="", help="comma-separated target pids")
+
+
+def _session(environment: Environment) -> LoadSession:
+    return environment.peakops_bench  # type: ignore[attr-defined,no-any-return]
+
+
+@events.init.add_listener
+def _init(environment: Environment, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is None:
+        return
+    PacedUser.wait_time = constant_throughput(options.bench_user_rate)  # type: ignore[method-assign,assignment]
+    if InstrumentedUser not in environment.user_classes:
+        return  # the other arms pay for nothing of ours
+    if not options.bench_run_root:
+        raise SystemExit("bench_locustfile: InstrumentedUser needs --bench-run-root")
+    plan = url_flood_plan(
+        url=(environment.host or "").rstrip("/") + "/",
+        rate_per_s=NOMINAL_RATE_PER_S,
+        duration_s=float(options.run_time or 10),
+        max_concurrency=options.num_users,
+        arrivals="uniform",
+        trace_sample_ratio=options.bench_trace_ratio,
+    )
+    run = RunDir.create(
+        Path(options.bench_run_root), new_run_id(), plan=plan_snapshot(plan), git_sha=None
+    )
+    session = LoadSession(run, plan, source="bench", buffered=False)
+    session.metrics_url = session.serve_metrics(0)
+    environment.peakops_bench = session  # type: ignore[attr-defined]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _target_pids(environment: Environment) -> list[int]:
+    text = environment.parsed_options.bench_target_pids if environment.parsed_options else ""
+    return [int(pid) for pid in text.split(",") if pid.strip()]
+
+
+@events.test_start.add_listener
+def _start(environment: Environment, **_: Any) -> None:
+    _window.update(
+        wall=time.perf_counter(),
+        cpu=_cpu_seconds([os.getpid()]),
+        target_cpu=_cpu_seconds(_target_pids(environment)),
+    )
+    session = getattr(environment, "peakops_bench", None)
+    if session is not None:
+        session.started = time.perf_counter()
+        gevent.spawn(_flush_loop, session)
+
+
+def _flush_loop(session: LoadSession) -> None:
+    while True:
+        gevent.sleep(FLUSH_EVERY_S)
+        session.flush()
+
+
+@events.test_stop.add_listener
+def _stop(environment: Environment, **_: Any) -> None:
+    session = getattr(environment, "peakops_bench", None)
+    if session is not None:
+        session.flush(final=True)
+    options = environment.parsed_options
+    if options is None or not options.bench_cpu_file or not _window:
+        return
+    window = {
+        "wall_s": time.perf_counter() - _window["wall"],
+        "cpu_s": _cpu_seconds([os.getpid()]) - _window["cpu"],
+        "target_cpu_s": _cpu_seconds(_target_pids(environment)) - _window["target_cpu"],
+        "run_dir": str(session.run.path) if session is not None else None,
+    }
+    Path(options.bench_cpu_file).write_text(json.dumps(window))
+
+
+class BareUser(FastHttpUser):
+    """Bare Locust: GET / as fast as the target answers."""
+
+    wait_time = constant(0)
+
+    @task
+    def get(self) -> None:
+        self.client.get("/")
+
+
+class InstrumentedUser(FastHttpUser):
+    """The same loop through peakops' recorded, traced request path."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        session = _session(self.environment)
+        number = next(_user_numbers)
+        self.meter = session.meter
+        visit = session.journey_planner(number).draw(0.0)  # the url scenario's one visit
+        assert isinstance(visit, UrlVisit)
+        self.visit = visit
+        self.runner = JourneyRunner(
+            self.client, run_id=session.run.run_id, recorder=session.recorder,
+            meter=session.meter, tracer=session.tracer(self.host or ""),
+            key_prefix=f"{session.run.run_id}-u{os.getpid()}-{number}",
+        )  # fmt: skip
+
+    @task
+    def visit_url(self) -> None:
+        self.meter.sent()
+        try:
+            self.runner.run(self.visit)
+        finally:
+            self.meter.finished()
+
+
+class PacedUser(FastHttpUser):
+    """Plain Locust paced to ``--bench-user-rate`` requests/s per user (closed loop)."""
+
+    wait_time = constant_throughput(10.0)
+
+    @task
+    def get(self) -> None:
+        self.client.get("/")
