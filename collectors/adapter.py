@@ -109,7 +109,9 @@ class ReferenceOmsAdapter:
         if status == 409:
             return Outcome("fail", body.get("order_id"), reason=str(body.get("reason", "rejected")))
         if _transport_unknown(status):
-            return Outcome("info", body.get("order_id"), reason=f"http {status}" if status else "transport")
+            return Outcome(
+                "info", body.get("order_id"), reason=f"http {status}" if status else "transport"
+            )
         return Outcome("fail", reason=f"http {status}")
 
     def cancel_call(self, order_id: str) -> HttpCall:

@@ -72,7 +72,9 @@ class StockProber:
                 seen[("view", channel, row.location)] = row.available
         return seen
 
-    def settle(self, skus: Sequence[str], *, timeout_s: float, sleep: Callable[[float], Any]) -> bool:
+    def settle(
+        self, skus: Sequence[str], *, timeout_s: float, sleep: Callable[[float], Any]
+    ) -> bool:
         """Re-probe ``skus`` until every view equals the truth, or ``timeout_s`` passes."""
         deadline = self.clock() + timeout_s
         pending = list(skus)

@@ -17,6 +17,7 @@ __all__ = ["run_load_process"]
 
 LOAD_LOG = "load.log"
 GRACE_S = 30.0
+"""Beyond the planned duration: drain, start snapshot, resolution, final snapshot."""
 
 
 def run_load_process(
@@ -25,6 +26,8 @@ def run_load_process(
     *,
     duration_s: float,
     processes: int = 1,
+    truth_url: str | None = None,
+    grace_s: float = GRACE_S,
     on_tick: Callable[[float], None] = lambda _elapsed: None,
 ) -> None:
     """Flood ``host`` for the plan's duration; raise ``InfraError`` if the load process fails.
@@ -32,7 +35,7 @@ def run_load_process(
     ``on_tick`` gets the elapsed seconds a few times a second (progress display).
     Ctrl-C stops the flood cleanly: the child gets SIGTERM, flushes, and exits.
     """
-    command = locust_command(run, host, processes=processes)
+    command = locust_command(run, host, processes=processes, truth_url=truth_url)
     with run.file(LOAD_LOG).open("ab") as log:
         # The flood must not outlive a rehearsal that was killed (SIGKILL included).
         child = subprocess.Popen(
@@ -43,10 +46,10 @@ def run_load_process(
             while child.poll() is None:
                 elapsed = time.monotonic() - started
                 on_tick(min(elapsed, duration_s))
-                if elapsed > duration_s + GRACE_S:
+                if elapsed > duration_s + grace_s:
                     child.kill()
                     raise InfraError(
-                        f"load process overran its {duration_s:.0f} s by {GRACE_S:.0f} s"
+                        f"load process overran its {duration_s:.0f} s by {grace_s:.0f} s"
                     )
                 time.sleep(0.2)
         except BaseException:
@@ -57,7 +60,9 @@ def run_load_process(
         raise InfraError(f"load process exited with code {child.returncode}: " + " | ".join(tail))
 
 
-def locust_command(run: RunDir, host: str, *, processes: int = 1) -> list[str]:
+def locust_command(
+    run: RunDir, host: str, *, processes: int = 1, truth_url: str | None = None
+) -> list[str]:
     """Locust, headless, running our locustfile into ``run`` (``processes`` > 1 forks workers)."""
     spec = importlib.util.find_spec("scenarios.locustfile")  # located, not imported
     assert spec is not None and spec.origin is not None
@@ -69,6 +74,8 @@ def locust_command(run: RunDir, host: str, *, processes: int = 1) -> list[str]:
     ]  # fmt: skip
     if processes > 1:
         command += ["--processes", str(processes)]
+    if truth_url:
+        command += ["--truth-url", truth_url]
     return command
 
 

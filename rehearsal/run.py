@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from collectors.rundir import EventLog, RunDir, new_run_id
 from platforms.local import LocalPlatform, OmsConfig
-from rehearsal.load import run_load_process
+from rehearsal.load import GRACE_S, run_load_process
 from rollout.gate import GateResult, gate_run
 from slo.errors import UsageError
 from slo.plan import Plan, plan_snapshot
@@ -31,6 +31,7 @@ Progress = Callable[[float, float], None]
 class _Target:
     url: str
     revision: str | None
+    truth_url: str | None = None
 
 
 def git_sha() -> str | None:
@@ -58,7 +59,7 @@ def _target_up(plan: Plan, run: RunDir, events: EventLog) -> Iterator[_Target]:
             origin = urlsplit(target.base_url)
             yield _Target(f"{origin.scheme}://{origin.netloc}", None)
         else:
-            yield _Target(target.base_url, None)
+            yield _Target(target.base_url, None, target.truth_url)
         return
     config = OmsConfig(
         version=target.oms_version,
@@ -79,7 +80,7 @@ def _target_up(plan: Plan, run: RunDir, events: EventLog) -> Iterator[_Target]:
         events.emit(
             "target_ready", url=platform.base_url, kind="embedded", revision=platform.revision
         )
-        yield _Target(platform.base_url, platform.revision)
+        yield _Target(platform.base_url, platform.revision, platform.inventory_url)
 
 
 def rehearse(
@@ -102,6 +103,8 @@ def rehearse(
                 target.url,
                 duration_s=duration,
                 processes=processes,
+                truth_url=target.truth_url,
+                grace_s=GRACE_S + plan.target.probes.settle_timeout_s,
                 on_tick=lambda elapsed: progress(elapsed, duration) if progress else None,
             )
         result = gate_run(run, plan)

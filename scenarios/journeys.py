@@ -1,9 +1,11 @@
-"""Running one shopper journey over HTTP, measured: latency, outcome, trace, exemplar.
+"""Running one shopper journey over HTTP, measured and recorded.
 
-Runs in the load process only (it uses Locust's ``FastHttpSession``). Every request
-is named ``METHOD /route`` as in ``slo.conventions``, tagged with the run id, traced
-(W3C ``traceparent``) when a tracer is given, and recorded into the interval
-recorder. In the open model the journey's first request is timed from the arrival's
+Runs in the load process only (it uses Locust's ``FastHttpSession``). Requests are
+built and read through the target adapter (``collectors.adapter``), named
+``METHOD /route`` as in ``slo.conventions``, tagged with the run id, traced (W3C
+``traceparent``) when a tracer is given, and recorded into the interval recorder.
+Every order operation also goes into the ledger: invoke, then ok / fail / info.
+In the open model the journey's first request is timed from the arrival's
 *intended* start, so a stalled target or a late scheduler shows in the latency.
 """
 
@@ -14,7 +16,9 @@ from typing import Any, Protocol
 
 from locust.contrib.fasthttp import FastHttpSession
 
+from collectors.adapter import HttpCall, OmsAdapter
 from collectors.latency import IntervalRecorder
+from collectors.ledger import Ledger
 from collectors.loadmeter import LoadMeter
 from scenarios.funnel import JourneyPlan, UrlVisit
 from slo.conventions import (
@@ -60,14 +64,18 @@ class JourneyRunner:
         client: FastHttpSession,
         *,
         run_id: str,
+        adapter: OmsAdapter,
         recorder: IntervalRecorder,
         meter: LoadMeter,
+        ledger: Ledger,
         tracer: Tracer | None,
         key_prefix: str,
     ) -> None:
         self.client = client
+        self.adapter = adapter
         self.recorder = recorder
         self.meter = meter
+        self.ledger = ledger
         self.tracer = tracer
         self.base_url = client.base_url or ""
         self.headers = {RUN_ID_HEADER: run_id}
@@ -79,51 +87,56 @@ class JourneyRunner:
     def run(self, plan: JourneyPlan | UrlVisit, intended: float | None = None) -> None:
         """Run ``plan``; ``intended`` (``time.perf_counter`` scale) times its first request."""
         if isinstance(plan, UrlVisit):
-            self._call("GET", plan.path, plan.endpoint, _OK_URL, intended)
+            self._call(HttpCall("GET", plan.path), plan.endpoint, _OK_URL, intended)
             return
         for sku in plan.browse:
-            path = f"/stock/{sku}?channel={plan.channel}"
-            self._call("GET", path, ENDPOINT_GET_STOCK, _OK_STOCK, intended)
+            call = self.adapter.stock_check_call(sku, plan.channel)
+            self._call(call, ENDPOINT_GET_STOCK, _OK_STOCK, intended)
             intended = None
-        if plan.order_sku is None:
-            return
+        if plan.order_sku is not None:
+            self._order(plan, plan.order_sku, intended)
+
+    def _order(self, plan: JourneyPlan, sku: str, intended: float | None) -> None:
         self.serial += 1
-        body = {
-            "idempotency_key": f"{self.key_prefix}-{self.serial}",
-            "channel": plan.channel,
-            "location": None,
-            "lines": [{"sku": plan.order_sku, "qty": 1}],
-        }
-        data = self._call("POST", "/orders", ENDPOINT_PLACE_ORDER, _OK_PLACE, intended, json=body)
-        if data is None or data.get("status") != "confirmed":
+        key = f"{self.key_prefix}-{self.serial}"
+        fields = {"key": key, "sku": sku, "qty": 1, "location": None, "channel": plan.channel}
+        op = self.ledger.invoke("place", order_id=None, **fields)
+        call = self.adapter.place_call(key, plan.channel, sku, 1, None)
+        status, body = self._call(call, ENDPOINT_PLACE_ORDER, _OK_PLACE, intended)
+        placed = self.adapter.place_outcome(status, body)
+        self.ledger.complete(op, placed.phase, order_id=placed.order_id,
+                             location=placed.location, reason=placed.reason)  # fmt: skip
+        if placed.phase != "ok" or placed.order_id is None:
             return
         self.meter.confirmed()
-        if plan.cancel:
-            path = f"/orders/{data['order_id']}/cancel"
-            self._call("POST", path, ENDPOINT_CANCEL_ORDER, _OK_CANCEL, None)
+        if not plan.cancel:
+            return
+        fields.update(location=placed.location)
+        op = self.ledger.invoke("cancel", order_id=placed.order_id, **fields)
+        status, body = self._call(
+            self.adapter.cancel_call(placed.order_id), ENDPOINT_CANCEL_ORDER, _OK_CANCEL, None
+        )
+        cancelled = self.adapter.cancel_outcome(status, body)
+        self.ledger.complete(op, cancelled.phase, reason=cancelled.reason)
 
     def _call(
-        self,
-        method: str,
-        path: str,
-        endpoint: str,
-        ok: tuple[int, ...] | range,
-        intended: float | None,
-        **kwargs: Any,
-    ) -> dict[str, Any] | None:
+        self, call: HttpCall, endpoint: str, ok: tuple[int, ...] | range, intended: float | None
+    ) -> tuple[int, dict[str, Any] | None]:
+        """Send ``call``; record it; return (status, JSON body or None). Status 0: no answer."""
         headers = dict(self.headers)
         span = (
-            self.tracer.start(endpoint, method, self.base_url + path, headers)
+            self.tracer.start(endpoint, call.method, self.base_url + call.path, headers)
             if self.tracer
             else None
         )
         route = endpoint.split(" ", 1)[1]
         started = time.perf_counter()
         with self.client.request(
-            method, path, name=route, headers=headers, catch_response=True, **kwargs
-        ) as resp:
+            call.method, call.path, name=route, headers=headers, json=call.json,
+            catch_response=True,
+        ) as resp:  # fmt: skip
             ended = time.perf_counter()
-            status = resp.status_code
+            status = resp.status_code or 0
             good = status in ok
             if good:
                 resp.success()
@@ -134,10 +147,14 @@ class JourneyRunner:
         self.recorder.record(endpoint, latency, good, trace_id)
         if span is not None:
             span.end(status or None, None if good else f"HTTP {status}")
-        if not good or method == "GET":
-            return None
-        try:
-            data = resp.json()
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
+        if call.method == "GET":
+            return status, None
+        return status, _json(resp)
+
+
+def _json(resp: Any) -> dict[str, Any] | None:
+    try:
+        data = resp.json()
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return data if isinstance(data, dict) else None

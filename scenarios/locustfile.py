@@ -30,11 +30,14 @@ from locust import FastHttpUser, LoadTestShape, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from collectors.adapter import OmsAdapter
 from collectors.rundir import RunDir, new_run_id
 from scenarios.arrivals import ArrivalPlanner, ArrivalScheduler
 from scenarios.controller import OrdersPerMinuteController
 from scenarios.journeys import JourneyRunner, planned_endpoints
 from scenarios.session import LoadSession, open_run
+from scenarios.shoppers import Catalog
+from scenarios.stockwatch import StockWatch
 
 DRAIN_S = 5.0
 """After the last arrival, journeys in flight get this long to finish."""
@@ -47,6 +50,7 @@ def _arguments(parser: Any) -> None:
     group = parser.add_argument_group("peakops")
     group.add_argument("--run-dir", default="", help="peakops run directory to record into")
     group.add_argument("--plan", default="peak.yaml", help="plan file, when no --run-dir is given")
+    group.add_argument("--truth-url", default="", help="the OMS's source of truth (inventory)")
     group.add_argument(
         "--metrics-port", type=int, default=0,
         help="serve live metrics on 127.0.0.1:PORT (0: a free port, -1: off)",
@@ -116,8 +120,28 @@ def _start(environment: Environment, **_: Any) -> None:
             duration_s=plan.load.duration_s, pid=os.getpid(),
             metrics_url=session.metrics_url,
         )  # fmt: skip
+        if plan.load.scenario == "shoppers":
+            session.watch = _stock_watch(session, environment)
+            session.watch.start()
     closed = not worker and session.plan.load.mode == "closed"
     gevent.spawn(_flush_loop, session, plan_closed=closed)
+
+
+def _stock_watch(session: LoadSession, environment: Environment) -> StockWatch:
+    plan = session.plan
+    probes = plan.target.probes
+    return StockWatch(
+        session.run, _adapter(session, environment),
+        catalog=Catalog.reference(plan.target.catalog.skus, plan.load.zipf),
+        rate=probes.rate, hot_skus=probes.hot_skus, settle_timeout_s=probes.settle_timeout_s,
+        ledger=session.ledger, events=session.events(),
+    )  # fmt: skip
+
+
+def _adapter(session: LoadSession, environment: Environment) -> OmsAdapter:
+    options = environment.parsed_options
+    truth_url = (getattr(options, "truth_url", "") or session.plan.target.truth_url) or None
+    return session.adapter(environment.host or "", truth_url)
 
 
 @events.test_stop.add_listener
@@ -128,6 +152,8 @@ def _stop(environment: Environment, **_: Any) -> None:
         elapsed = time.perf_counter() - session.started
         interrupted = elapsed < session.plan.load.duration_s - 0.5
         session.events().emit("load_finished", interrupted=interrupted)
+        if session.watch is not None:
+            session.watch.finish()
 
 
 def _flush_loop(session: LoadSession, *, plan_closed: bool) -> None:
@@ -176,6 +202,8 @@ class OpenShoppers(FastHttpUser):
     """One per load process: schedules this process's share of the arrivals."""
 
     concurrency = 256
+    network_timeout = 5.0  # an answer later than this is an unknown outcome
+    connection_timeout = 2.0
 
     @task
     def arrivals(self) -> None:
@@ -192,9 +220,9 @@ class OpenShoppers(FastHttpUser):
         )  # fmt: skip
         pool = gevent.pool.Pool(max(1, load.max_concurrency // count))
         runner = JourneyRunner(
-            self.client, run_id=session.run.run_id, recorder=session.recorder,
-            meter=session.meter, tracer=session.tracer(self.host or ""),
-            key_prefix=f"{session.run.run_id}-p{index}",
+            self.client, run_id=session.run.run_id, adapter=_adapter(session, self.environment),
+            recorder=session.recorder, meter=session.meter, ledger=session.ledger,
+            tracer=session.tracer(self.host or ""), key_prefix=f"{session.run.run_id}-p{index}",
         )  # fmt: skip
         meter = session.meter
         start = time.perf_counter()
@@ -236,6 +264,9 @@ def _control(planner: ArrivalPlanner, session: LoadSession, target_per_min: floa
 class ClosedShopper(FastHttpUser):
     """Locust's closed model: each user runs journeys back to back, paced to the profile."""
 
+    network_timeout = 5.0
+    connection_timeout = 2.0
+
     def on_start(self) -> None:
         session = _session(self.environment)
         self._number = next(_user_numbers)
@@ -243,8 +274,9 @@ class ClosedShopper(FastHttpUser):
         self._opj = self._journeys.orders_per_journey()
         self._next = time.perf_counter()
         self._runner = JourneyRunner(
-            self.client, run_id=session.run.run_id, recorder=session.recorder,
-            meter=session.meter, tracer=session.tracer(self.host or ""),
+            self.client, run_id=session.run.run_id, adapter=_adapter(session, self.environment),
+            recorder=session.recorder, meter=session.meter, ledger=session.ledger,
+            tracer=session.tracer(self.host or ""),
             key_prefix=f"{session.run.run_id}-u{os.getpid()}-{self._number}",
         )  # fmt: skip
 

@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 import psutil
 from opentelemetry.sdk.trace import TracerProvider
 
+from collectors.adapter import ReferenceOmsAdapter
 from collectors.latency import IntervalRecorder
+from collectors.ledger import LEDGER_FILE, Ledger
 from collectors.live_metrics import LiveMetrics
 from collectors.loadmeter import LOAD_FILE, LoadMeter
 from collectors.rundir import LATENCY_FILE, EventLog, RunDir
@@ -41,12 +43,13 @@ class Buffer:
 
     latency: list[dict[str, Any]] = field(default_factory=list)
     load: list[dict[str, Any]] = field(default_factory=list)
+    ledger: list[dict[str, Any]] = field(default_factory=list)
 
     def drain(self) -> dict[str, list[dict[str, Any]]]:
         # Emptied in place: the recorders hold these lists' ``append``.
-        out = {"latency": list(self.latency), "load": list(self.load)}
-        self.latency.clear()
-        self.load.clear()
+        out = {"latency": list(self.latency), "load": list(self.load), "ledger": list(self.ledger)}
+        for records in (self.latency, self.load, self.ledger):
+            records.clear()
         return out
 
 
@@ -64,6 +67,7 @@ class LoadSession:
         process = psutil.Process(os.getpid())
         process.cpu_percent(None)  # the first call only starts the measurement
         self.recorder = IntervalRecorder(self.latency_sink, source=source)
+        self.ledger = Ledger(self.ledger_sink, source=source)
         self.meter = LoadMeter(
             self.load_sink, cpu_percent=lambda: process.cpu_percent(None), source=source
         )
@@ -71,10 +75,14 @@ class LoadSession:
         self.metrics_url: str | None = None
         self.tracer_provider: TracerProvider | None = None
         self._tracer: ClientTracer | None = None
+        self._adapter: ReferenceOmsAdapter | None = None
+        self.watch: Any = None  # the StockWatch of a writing process, once started
 
     def _sinks(self) -> tuple[Sink, Sink]:
         if self.buffer is not None:
+            self.ledger_sink: Sink = self.buffer.ledger.append
             return self.buffer.latency.append, self.buffer.load.append
+        self.ledger_sink = self.run.appender(LEDGER_FILE).append
         latency, load = self.run.appender(LATENCY_FILE), self.run.appender(LOAD_FILE)
         metrics = self.metrics
         assert metrics is not None
@@ -95,6 +103,14 @@ class LoadSession:
             self.latency_sink(record)
         for record in shipped.get("load", ()):
             self.load_sink(record)
+        for record in shipped.get("ledger", ()):
+            self.ledger_sink(record)
+
+    def adapter(self, host: str, truth_url: str | None) -> ReferenceOmsAdapter:
+        """The target adapter for probes and resolution (one per process)."""
+        if self._adapter is None:
+            self._adapter = ReferenceOmsAdapter(host, truth_url)
+        return self._adapter
 
     def serve_metrics(self, port: int) -> str | None:
         """Serve the live metrics on 127.0.0.1 (``port`` 0: a free one); the URL."""

@@ -1,0 +1,73 @@
+"""The stock-watching side of a load process: snapshot, probes, resolution, settle.
+
+Runs in the process that writes the run directory (local or Locust master), as
+greenlets next to the flood: a full truth snapshot before the first arrival, steady
+probes while the load runs, and after it: unknown outcomes resolved, views settled
+(bounded), and a final snapshot. Each step is written to the run as it happens.
+"""
+
+from __future__ import annotations
+
+import gevent
+
+from collectors.adapter import OmsAdapter
+from collectors.ledger import LEDGER_FILE, Ledger
+from collectors.probes import STOCK_FILE, ProbeSchedule, StockProber
+from collectors.resolve import resolve_unknown
+from collectors.rundir import EventLog, RunDir
+from scenarios.shoppers import Catalog
+from slo.conventions import CHANNELS
+
+__all__ = ["StockWatch"]
+
+
+class StockWatch:
+    """Probes one run's target through the adapter; ``start`` then ``finish``."""
+
+    def __init__(self, run: RunDir, adapter: OmsAdapter, *, catalog: Catalog, rate: float,
+                 hot_skus: int, settle_timeout_s: float, ledger: Ledger, events: EventLog) -> None:  # fmt: skip
+        self.run = run
+        self.adapter = adapter
+        self.prober = StockProber(adapter, run.appender(STOCK_FILE).append, channels=CHANNELS)
+        skus = list(catalog.skus)
+        hot = catalog.hottest(min(hot_skus, len(skus)))
+        self.hot = hot
+        self.schedule = ProbeSchedule(hot, [s for s in skus if s not in set(hot)])
+        self.period = 1.0 / rate
+        self.settle_timeout_s = settle_timeout_s
+        self.ledger = ledger
+        self.events = events
+        self.probed: set[str] = set()
+        self._loop: gevent.Greenlet | None = None
+
+    def start(self) -> None:
+        """The start snapshot (blocking: before the first arrival), then steady probes."""
+        self.prober.snapshot("start", self.hot)
+        self.events.emit("probes_started", hot_skus=len(self.hot), period_s=self.period)
+        self._loop = gevent.spawn(self._probe_forever)
+
+    def _probe_forever(self) -> None:
+        while True:
+            sku = self.schedule.next_sku()
+            if sku is not None:
+                self.prober.probe(sku)
+                self.probed.add(sku)
+            gevent.sleep(self.period)
+
+    def finish(self) -> None:
+        """Stop probing; resolve unknown outcomes; let views settle; final snapshot."""
+        if self._loop is not None:
+            self._loop.kill()
+        resolution = resolve_unknown(self.run.records(LEDGER_FILE), self.adapter, self.ledger)
+        self.events.emit(
+            "unknown_resolved", unknown=resolution.unknown, resolved=resolution.resolved
+        )
+        ordered = sorted(
+            {r["sku"] for r in self.run.records(LEDGER_FILE) if r.get("phase") == "ok"}
+        )
+        started = gevent.get_hub().loop.now()
+        converged = self.prober.settle(ordered, timeout_s=self.settle_timeout_s, sleep=gevent.sleep)
+        self.events.emit("views_settled", converged=converged, skus=len(ordered),
+                         seconds=round(gevent.get_hub().loop.now() - started, 3))  # fmt: skip
+        self.prober.snapshot("final", ordered)
+        self.events.emit("probes_finished", probe_errors=self.prober.errors)
