@@ -24,8 +24,18 @@ __all__ = ["StockWatch"]
 class StockWatch:
     """Probes one run's target through the adapter; ``start`` then ``finish``."""
 
-    def __init__(self, run: RunDir, adapter: OmsAdapter, *, catalog: Catalog, rate: float,
-                 hot_skus: int, settle_timeout_s: float, ledger: Ledger, events: EventLog) -> None:  # fmt: skip
+    def __init__(
+        self,
+        run: RunDir,
+        adapter: OmsAdapter,
+        *,
+        catalog: Catalog,
+        rate: float,
+        hot_skus: int,
+        settle_timeout_s: float,
+        ledger: Ledger,
+        events: EventLog,
+    ) -> None:
         self.run = run
         self.adapter = adapter
         self.prober = StockProber(adapter, run.appender(STOCK_FILE).append, channels=CHANNELS)

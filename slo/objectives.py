@@ -1,4 +1,4 @@
-"""The SLO part of a plan: objectives (latency, errors, throughput, stock drift) and the gate policy.
+"""The SLO part of a plan: objectives (latency, errors, throughput, drift) and the gate policy.
 
 ``slos.objectives`` is a list tagged by ``kind``; ``Objective`` is that union.
 """

@@ -50,7 +50,7 @@ def judge(objective: Objective, drift: DriftStats | None) -> tuple[Status, str]:
         (UNDERSELL, replace(CLEAN, undersell_false_sold_out=11), Status.FAIL, "11 false sold-outs"),
         (UNDERSELL, replace(CLEAN, place_invokes=0), Status.INCONCLUSIVE, "no orders were placed"),
         (OVERSELL, None, Status.INCONCLUSIVE, "no observations of the source of truth"),
-        (OVERSELL, replace(CLEAN, truth_observations=0), Status.INCONCLUSIVE, "stock drift unknown"),
+        (OVERSELL, replace(CLEAN, truth_observations=0), Status.INCONCLUSIVE, "drift unknown"),
     ],
     ids=[
         "a clean history passes the oversell SLO",

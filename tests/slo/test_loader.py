@@ -61,7 +61,8 @@ BAD_PLANS = [
     pytest.param(
         edit(("  kind: embedded\n", "  kind: embedded\n  flavour: vanilla\n")),
         "peak.yaml:5: target.flavour: unknown field "
-        "(allowed here: kind, omsVersion, replicas, baseUrl, allowHosts, catalog, probes, truthUrl)",
+        "(allowed here: kind, omsVersion, replicas, baseUrl, allowHosts, catalog, probes, "
+        "truthUrl)",
         id="an unknown key with no close match lists the allowed keys",
     ),
     pytest.param(
