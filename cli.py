@@ -221,6 +221,42 @@ def gate(
     raise typer.Exit(result.verdict.exit_code)
 
 
+@app.command()
+def drift(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory, e.g. runs/20261122-...")],
+    output: OutputOption = Output.table,
+) -> None:
+    """Re-run the stock-drift checker on a run directory and write drift.json.
+
+    Exit 0 when no unit was oversold and no observation left the expected interval,
+    1 otherwise.
+    """
+    from collectors.rundir import RunDir
+    from rollout.drift import check_drift, drift_summary
+    from rollout.gate import plan_of_run
+
+    try:
+        run = RunDir.open(run_dir)
+        report = check_drift(run, plan_of_run(run))
+    except PeakopsError as err:
+        _fail(err)
+    if report is None:
+        _fail(UsageError(f"{run_dir}: no ledger.jsonl or stock.jsonl: nothing to check"))
+    if output is Output.json:
+        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    else:
+        stdout.print(drift_summary(report))
+        for violation in report.violations[:10]:
+            stdout.print(f"  {violation.to_dict()}")
+        stdout.print(f"files: {run.file('drift.json')}")
+    clean = (
+        report.oversell_units == 0
+        and report.truth_outside_interval == 0
+        and (report.views_outside_interval == 0)
+    )
+    raise typer.Exit(0 if clean else 1)
+
+
 @plan_app.command("validate")
 def plan_validate(
     file: Annotated[Path, typer.Argument(help="The plan file to check.")],

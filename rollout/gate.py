@@ -18,6 +18,7 @@ from collectors.summary import (
     latency_windows,
     run_stats,
 )
+from rollout.drift import check_drift, drift_summary
 from rollout.reports import junit_xml, markdown_summary
 from slo.evaluate import evaluate
 from slo.generator import check_generator
@@ -97,6 +98,9 @@ def stress_knees(run: RunDir, plan: Plan) -> list[str]:
 def gate_run(run: RunDir, plan: Plan) -> GateResult:
     """Evaluate the SLOs of ``plan`` on ``run`` and write verdict, JUnit and summary."""
     stats, window = run_stats(run)
+    drift = check_drift(run, plan)
+    if drift is not None:
+        stats = replace(stats, drift=drift.to_stats())
     evaluations = evaluate(plan.slos.objectives, stats, default_min_samples=plan.slos.min_samples)
     generator = check_generator(stats.generator, plan.slos)
     if generator is not None:
@@ -111,6 +115,8 @@ def gate_run(run: RunDir, plan: Plan) -> GateResult:
     if plan.load.profile == "stress":
         verdict = replace(verdict, reasons=(*verdict.reasons, *stress_knees(run, plan)))
     summaries = endpoint_summaries(stats)
+    if drift is not None:
+        verdict = replace(verdict, reasons=(*verdict.reasons, drift_summary(drift)))
     result = GateResult(run.run_id, run.path, verdict, summaries, window, stats.generator)
     run.write_json(VERDICT_FILE, result.to_dict())
     if plan.outputs.junit:

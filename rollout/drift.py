@@ -1,0 +1,43 @@
+"""Run the stock-drift checker on a run directory and summarise what it found."""
+
+from __future__ import annotations
+
+from collectors.drift import (
+    DRIFT_FILE,
+    LEDGER_FILE,
+    STOCK_FILE,
+    DriftConfig,
+    DriftReport,
+    check_run,
+)
+from collectors.rundir import RunDir
+from slo.plan import Plan
+
+__all__ = ["check_drift", "drift_summary"]
+
+
+def check_drift(run: RunDir, plan: Plan) -> DriftReport | None:
+    """Check the run's history and write ``drift.json``; None when nothing was recorded."""
+    if not (run.file(LEDGER_FILE).exists() or run.file(STOCK_FILE).exists()):
+        return None
+    config = DriftConfig(view_staleness_s=plan.target.probes.view_staleness_s)
+    report = check_run(run.path, config)
+    run.write_json(DRIFT_FILE, report.to_dict())
+    return report
+
+
+def drift_summary(report: DriftReport) -> str:
+    """One line for people: the headline figures of the drift check."""
+    lag = report.lag_p99_s
+    lag_text = f"{lag * 1000:.0f} ms" if lag is not None else "n/a"
+    faults = sorted(f for f in report.violations_by_fault if f != "none")
+    during = f"; violations during faults: {', '.join(faults)}" if faults else ""
+    return (
+        f"stock drift: {report.oversell_units} units oversold, "
+        f"{report.truth_outside_interval}/{report.truth_observations} truth and "
+        f"{report.views_outside_interval}/{report.view_observations} view observations outside "
+        f"the interval, {report.undersell_false_sold_out} false sold-outs in "
+        f"{report.place_invokes} orders, convergence p99 {lag_text}, "
+        f"{report.never_converged} never converged, {report.unknown_ops} unknown outcomes"
+        f"{during}"
+    )
