@@ -74,18 +74,14 @@ def stop(child: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             child.wait()
 
 
-def run_bounded(
-    command: Sequence[str], *, timeout_s: float, log: Path, cwd: Path = ROOT
-) -> int:
+def run_bounded(command: Sequence[str], *, timeout_s: float, log: Path, cwd: Path = ROOT) -> int:
     """Run ``command`` to completion (output to ``log``); stopped if it overruns."""
     with log.open("ab") as out:
         child = spawn(command, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
         try:
             return child.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            raise RuntimeError(
-                f"{command[0]} overran its {timeout_s:.0f} s; see {log}"
-            ) from None
+            raise RuntimeError(f"{command[0]} overran its {timeout_s:.0f} s; see {log}") from None
         finally:
             stop(child)
 

@@ -101,7 +101,9 @@ class Nginx:
             if not up or child.poll() is not None:
                 raise RuntimeError(
                     f"nginx did not answer on {self.url} within {START_TIMEOUT_S:.0f} s:\n"
-                    + tail(log) + "\n" + tail(self.work / "error.log")
+                    + tail(log)
+                    + "\n"
+                    + tail(self.work / "error.log")
                 )
             master = psutil.Process(self.child.pid)
             self._pids = [master.pid, *(c.pid for c in master.children())]

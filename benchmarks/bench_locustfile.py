@@ -8,6 +8,10 @@
   user running the ``url`` scenario's ``UrlVisit``, with the session flushed every
   0.25 s as ``scenarios/locustfile.py`` does. The loop body is ``ClosedShopper.journey``'s.
 - ``PacedUser``: plain Locust paced with ``constant_throughput`` (closed loop).
+- ``CatchUser``, ``HeadersUser``: bare Locust plus, step by step, what our path asks of
+  Locust (``name=``, ``catch_response``, then our three headers), for
+  ``loadgen.py --breakdown``; ``--bench-no-tracer`` runs ``InstrumentedUser`` without
+  a tracer.
 
 Started by ``loadgen.py`` and ``coordinated_omission.py``, e.g.::
 
@@ -53,14 +57,16 @@ def _arguments(parser: Any) -> None:
     group.add_argument("--bench-run-root", default="", help="InstrumentedUser: run dirs go here")
     group.add_argument("--bench-trace-ratio", type=float, default=0.1,
                        help="InstrumentedUser: load.traceSampleRatio of the plan")  # fmt: skip
+    group.add_argument("--bench-no-tracer", action="store_true",
+                       help="InstrumentedUser: JourneyRunner without a tracer")  # fmt: skip
     group.add_argument("--bench-user-rate", type=float, default=10.0,
-                       help="PacedUser: requests per second per user (constant_throughput)")  # fmt: skip
+                       help="PacedUser: requests/s per user (constant_throughput)")  # fmt: skip
     group.add_argument("--bench-cpu-file", default="", help="write the CPU window here (JSON)")
     group.add_argument("--bench-target-pids", default="", help="comma-separated target pids")
 
 
 def _session(environment: Environment) -> LoadSession:
-    return environment.peakops_bench  # type: ignore[attr-defined,no-any-return]
+    return environment.peakops_bench  # type: ignore[attr-defined]
 
 
 @events.init.add_listener
@@ -68,7 +74,7 @@ def _init(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is None:
         return
-    PacedUser.wait_time = constant_throughput(options.bench_user_rate)  # type: ignore[method-assign,assignment]
+    PacedUser.wait_time = constant_throughput(options.bench_user_rate)
     if InstrumentedUser not in environment.user_classes:
         return  # the other arms pay for nothing of ours
     if not options.bench_run_root:
@@ -126,19 +132,20 @@ def _flush_loop(session: LoadSession) -> None:
 
 @events.test_stop.add_listener
 def _stop(environment: Environment, **_: Any) -> None:
+    options = environment.parsed_options
+    window = None
+    if options is not None and options.bench_cpu_file and _window:
+        window = {  # before the final flush: the load's window only
+            "wall_s": time.perf_counter() - _window["wall"],
+            "cpu_s": _cpu_seconds([os.getpid()]) - _window["cpu"],
+            "target_cpu_s": _cpu_seconds(_target_pids(environment)) - _window["target_cpu"],
+        }
     session = getattr(environment, "peakops_bench", None)
     if session is not None:
-        session.flush(final=True)
-    options = environment.parsed_options
-    if options is None or not options.bench_cpu_file or not _window:
-        return
-    window = {
-        "wall_s": time.perf_counter() - _window["wall"],
-        "cpu_s": _cpu_seconds([os.getpid()]) - _window["cpu"],
-        "target_cpu_s": _cpu_seconds(_target_pids(environment)) - _window["target_cpu"],
-        "run_dir": str(session.run.path) if session is not None else None,
-    }
-    Path(options.bench_cpu_file).write_text(json.dumps(window))
+        session.flush(final=True)  # the rest of the interval records, and queued spans
+    if window is not None and options is not None:
+        window["run_dir"] = str(session.run.path) if session is not None else None
+        Path(options.bench_cpu_file).write_text(json.dumps(window))
 
 
 class BareUser(FastHttpUser):
@@ -163,9 +170,12 @@ class InstrumentedUser(FastHttpUser):
         visit = session.journey_planner(number).draw(0.0)  # the url scenario's one visit
         assert isinstance(visit, UrlVisit)
         self.visit = visit
-        self.runner = JourneyRunner(
-            self.client, run_id=session.run.run_id, recorder=session.recorder,
-            meter=session.meter, tracer=session.tracer(self.host or ""),
+        host = self.host or ""
+        self.runner = JourneyRunner(  # built as scenarios/locustfile.py builds it
+            self.client, run_id=session.run.run_id, adapter=session.adapter(host, None),
+            recorder=session.recorder, meter=session.meter, ledger=session.ledger,
+            tracer=None if self.environment.parsed_options.bench_no_tracer
+            else session.tracer(host),
             key_prefix=f"{session.run.run_id}-u{os.getpid()}-{number}",
         )  # fmt: skip
 
@@ -186,3 +196,42 @@ class PacedUser(FastHttpUser):
     @task
     def get(self) -> None:
         self.client.get("/")
+
+
+# What our path's request asks of Locust, with headers the size of ours.
+_HEADERS = {
+    "X-Peakops-Run-Id": "20261122-012345-abcd",
+    "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+    "baggage": "peakops.synthetic=true,peakops.run_id=20261122-012345-abcd",
+}
+
+
+class CatchUser(FastHttpUser):
+    """Bare Locust with ``name=`` and ``catch_response``, as ``JourneyRunner`` calls it."""
+
+    wait_time = constant(0)
+
+    @task
+    def get(self) -> None:
+        with self.client.request("GET", "/", name="/", catch_response=True) as resp:
+            if resp.status_code == 200:
+                resp.success()
+            else:
+                resp.failure(f"HTTP {resp.status_code}")
+
+
+class HeadersUser(FastHttpUser):
+    """``CatchUser`` sending our three headers (run id, ``traceparent``, ``baggage``)."""
+
+    wait_time = constant(0)
+
+    @task
+    def get(self) -> None:
+        headers = dict(_HEADERS)
+        with self.client.request(
+            "GET", "/", name="/", headers=headers, catch_response=True
+        ) as resp:
+            if resp.status_code == 200:
+                resp.success()
+            else:
+                resp.failure(f"HTTP {resp.status_code}")

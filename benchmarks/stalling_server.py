@@ -99,9 +99,14 @@ class StallingProtocol(asyncio.Protocol):
 
 async def serve(port: int, cycle_s: float, freeze_s: float) -> None:
     loop = asyncio.get_running_loop()
-    stop = loop.create_future()
+    stop: asyncio.Future[None] = loop.create_future()
+
+    def request_stop() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+        loop.add_signal_handler(sig, request_stop)
     freezer = Freezer(loop, cycle_s=cycle_s, freeze_s=freeze_s)
     server = await loop.create_server(
         lambda: StallingProtocol(freezer), "127.0.0.1", port, backlog=1024

@@ -83,11 +83,17 @@ class JourneyRunner:
             self.headers["baggage"] = f"peakops.run_id={run_id},peakops.synthetic=true"
         self.key_prefix = key_prefix
         self.serial = 0
+        # Built once, not per request: this is the load generator's hot path.
+        self._routes: dict[str, str] = {}
+        self._url_calls: dict[str, HttpCall] = {}
 
     def run(self, plan: JourneyPlan | UrlVisit, intended: float | None = None) -> None:
         """Run ``plan``; ``intended`` (``time.perf_counter`` scale) times its first request."""
         if isinstance(plan, UrlVisit):
-            self._call(HttpCall("GET", plan.path), plan.endpoint, _OK_URL, intended)
+            call = self._url_calls.get(plan.path)
+            if call is None:
+                call = self._url_calls[plan.path] = HttpCall("GET", plan.path)
+            self._call(call, plan.endpoint, _OK_URL, intended)
             return
         for sku in plan.browse:
             call = self.adapter.stock_check_call(sku, plan.channel)
@@ -129,7 +135,9 @@ class JourneyRunner:
             if self.tracer
             else None
         )
-        route = endpoint.split(" ", 1)[1]
+        route = self._routes.get(endpoint)
+        if route is None:
+            route = self._routes[endpoint] = endpoint.split(" ", 1)[1]
         started = time.perf_counter()
         with self.client.request(
             call.method, call.path, name=route, headers=headers, json=call.json,

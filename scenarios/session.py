@@ -154,12 +154,14 @@ class LoadSession:
             service_name="peakops-load",
             traces_file=traces_file,
             resource={"peakops.run_id": self.run.run_id, "peakops.source": self.source},
-            sample_ratio=self.plan.load.trace_sample_ratio,
+            sample_ratio=1.0,  # the ClientTracer samples, before the SDK costs anything
         )
         tracer = self.tracer_provider.get_tracer(TRACER_NAME)
+        load = self.plan.load
         return ClientTracer(
-            tracer, run_id=self.run.run_id, base_url=host, baggage={"peakops.synthetic": "true"}
-        )
+            tracer, run_id=self.run.run_id, base_url=host, baggage={"peakops.synthetic": "true"},
+            sample_ratio=load.trace_sample_ratio, max_per_second=load.max_traces_per_second,
+        )  # fmt: skip
 
     def flush(self, *, final: bool = False) -> None:
         self.recorder.flush(final=final)

@@ -11,7 +11,9 @@ end it with the response status. See docs/tracing.md.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import random
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -122,6 +124,19 @@ class SpanHandle:
         span.end()
 
 
+class _Unsampled:
+    """The handle of a request that is not traced: propagates context, records nothing."""
+
+    __slots__ = ()
+    trace_id_hex = None
+
+    def end(self, status_code: int | None, error: str | None = None) -> None:
+        return None
+
+
+_UNSAMPLED = _Unsampled()
+
+
 class ClientTracer:
     """Starts CLIENT spans for outgoing requests and injects their W3C context into headers.
 
@@ -129,6 +144,12 @@ class ClientTracer:
     load generator has no incoming context). ``base_url`` completes relative request
     URLs for ``url.full``. ``baggage`` entries (plus ``peakops.run_id`` when ``run_id``
     is given) are encoded once and sent as the ``baggage`` header on every request.
+
+    Sampling is decided here, before the SDK is touched: ``sample_ratio`` of requests
+    (and at most ``max_per_second`` of them, when given) get a real span; the others
+    only get a fresh ``traceparent`` with the sampled flag off, which costs well under
+    a microsecond instead of a full unsampled SDK span. Build the provider with
+    ``sample_ratio=1.0`` so the SDK keeps every span this tracer chooses to start.
     """
 
     def __init__(
@@ -138,7 +159,18 @@ class ClientTracer:
         run_id: str | None = None,
         base_url: str = "",
         baggage: Mapping[str, str] = _EMPTY,
+        sample_ratio: float = 1.0,
+        max_per_second: float | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not 0.0 <= sample_ratio <= 1.0:
+            raise ValueError(f"sample ratio must be within [0, 1], got {sample_ratio!r}")
+        rng = rng or random.Random()
+        self._random = rng.random
+        self._bits = rng.getrandbits
+        self._ratio = sample_ratio
+        self._budget = _TokenBucket(max_per_second, clock) if max_per_second else None
         self._tracer = tracer
         self._base_url = base_url.rstrip("/")
         self._propagator = TraceContextTextMapPropagator()
@@ -158,6 +190,12 @@ class ClientTracer:
         ``headers`` gains ``traceparent`` (``tracestate`` when there is one) and
         ``baggage``; unsampled requests propagate too (sampled flag off).
         """
+        if self._random() >= self._ratio or (self._budget and not self._budget.take()):
+            bits = self._bits
+            headers["traceparent"] = f"00-{bits(128):032x}-{bits(64):016x}-00"
+            if self._baggage_header:
+                headers["baggage"] = self._baggage_header
+            return _UNSAMPLED  # type: ignore[return-value]
         if url[:1] == "/":
             url = self._base_url + url
         origin = _origin(url)
@@ -186,6 +224,25 @@ class ClientTracer:
             if port:
                 attributes["server.port"] = port
         return name, attributes
+
+
+class _TokenBucket:
+    """At most ``rate`` takes per second on average, bursts up to one second's worth."""
+
+    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._tokens = rate
+        self._last = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._rate, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
 
 
 def _origin(url: str) -> str:

@@ -210,8 +210,11 @@ class Load(PlanModel):
     zipf: float = Field(default=1.1, ge=0)
     seed: int = 1
     trace_sample_ratio: float = Field(default=0.1, ge=0, le=1)
-    """Share of journeys whose requests are traced (exported spans); every request
-    carries a ``traceparent`` either way. 1.0 costs ~40 µs per request."""
+    """Share of requests traced (exported spans); every request carries a
+    ``traceparent`` either way. A traced request costs ~80-120 µs of load-generator CPU."""
+    max_traces_per_second: float = Field(default=50.0, gt=0)
+    """Cap on traced requests per second per load process, so tracing stays cheap at
+    any rate (docs/benchmarks.md)."""
 
     @property
     def peak_rate_per_min(self) -> float:

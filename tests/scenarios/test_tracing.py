@@ -261,3 +261,36 @@ def test_an_otlp_endpoint_in_the_environment_wins_over_the_file(
     assert span.name == "POST /orders"
     assert span.trace_id.hex() == handle.trace_id_hex
     assert not traces.exists()
+
+
+def test_traced_requests_are_capped_per_second_and_the_rest_still_propagate() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from scenarios.tracing import ClientTracer
+
+    now = [0.0]
+    tracer = ClientTracer(
+        TracerProvider().get_tracer("t"), sample_ratio=1.0, max_per_second=5,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    handles = []
+    for _ in range(8):
+        headers: dict[str, str] = {}
+        handles.append(tracer.start("GET /x", "GET", "http://127.0.0.1:1/x", headers))
+        assert headers["traceparent"].startswith("00-") and len(headers["traceparent"]) == 55
+    assert [h.trace_id_hex is not None for h in handles] == [True] * 5 + [False] * 3
+    now[0] = 1.0  # a second later the budget is back
+    assert tracer.start("GET /x", "GET", "http://127.0.0.1:1/x", {}).trace_id_hex is not None
+
+
+def test_an_unsampled_request_gets_a_fresh_unsampled_traceparent() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from scenarios.tracing import ClientTracer
+
+    tracer = ClientTracer(TracerProvider().get_tracer("t"), sample_ratio=0.0)
+    first: dict[str, str] = {}
+    second: dict[str, str] = {}
+    tracer.start("GET /x", "GET", "http://127.0.0.1:1/x", first)
+    tracer.start("GET /x", "GET", "http://127.0.0.1:1/x", second)
+    assert first["traceparent"].endswith("-00") and first["traceparent"] != second["traceparent"]
