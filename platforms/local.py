@@ -2,13 +2,15 @@
 
 One inventory process and N orders replicas sharing a public port (SO_REUSEPORT), each
 with its own admin port, logs (``inventory.log``, ``orders-N.log``) and SQLite files in
-the work directory. A supervisor thread restarts whatever exits, like a ReplicaSet;
+the work directory. With ``OmsConfig.fault_proxy`` the replicas reach inventory through
+a supervised fault proxy (``faultproxy-orders-inventory``), see :meth:`fault_proxies`.
+A supervisor thread restarts whatever exits, like a ReplicaSet;
 ``deploy`` and ``rollback`` do a rolling replace. ``reference_oms`` is never imported:
 it is started by module name, as a real OMS would be started from its image.
 
 Events passed to ``on_event`` (``replica`` is ``inventory`` or ``orders-N``)::
 
-    platform_started   version, replicas, base_url, inventory_url
+    platform_started   version, replicas, base_url, inventory_url, fault_proxies
     replica_killed     replica, pid, signal        (kill_replica, before the signal)
     replica_exited     replica, code, restart_in_s
     replica_restarted  replica, restarts, pid, version
@@ -29,7 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from platforms.oms import HOST, OmsConfig, inventory_argv, orders_argv
+from platforms.oms import (
+    FAULT_LINK,
+    HOST,
+    OmsConfig,
+    fault_proxy_argv,
+    inventory_argv,
+    orders_argv,
+)
 from platforms.processes import ChildProcess, Spawner, free_port, stop_all, wait_healthy
 from platforms.supervisor import Backoff, Event, Supervised, Supervisor
 from slo.errors import InfraError, RevertError, UsageError
@@ -37,6 +46,7 @@ from slo.errors import InfraError, RevertError, UsageError
 __all__ = ["LocalPlatform", "OmsConfig", "ReplicaInfo"]
 
 _INVENTORY = "inventory"
+_PROXY = "faultproxy-"
 
 _Unit = Supervised[ChildProcess]
 
@@ -91,10 +101,12 @@ class LocalPlatform:
         self._ports: set[int] = set()
         self._public_port = 0
         self._inventory_port = 0
+        self._proxy_port = 0
         self._units: list[_Unit] = []
+        self._proxies: list[_Unit] = []
         self._spawner = Spawner()
         self._supervisor: Supervisor[ChildProcess] = Supervisor(
-            lambda: self._units,
+            lambda: [*self._units, *self._proxies],
             lock=self._lock,
             clock=clock,
             spawn=self._respawn,
@@ -125,6 +137,9 @@ class LocalPlatform:
             self._inventory_port = free_port(self._ports)
             inventory = self._add_unit(self._inventory_child(), "")
             self._await(inventory.child, deadline, timeout_s)
+            if self._config.fault_proxy:
+                proxy = self._add_unit(self._proxy_child(), "", self._proxies)
+                self._await(proxy.child, deadline, timeout_s)
             replicas = [
                 self._add_unit(self._orders_child(i), self.revision)
                 for i in range(1, self._config.replicas + 1)
@@ -139,6 +154,7 @@ class LocalPlatform:
                     "replicas": self._config.replicas,
                     "base_url": self.base_url,
                     "inventory_url": self.inventory_url,
+                    "fault_proxies": self.fault_proxies(),
                 }
             )
         except BaseException:  # Ctrl-C included: nothing may outlive a failed start
@@ -209,10 +225,15 @@ class LocalPlatform:
         with self._lock:
             return [f"{HOST}:{unit.child.port}" for unit in self._units]
 
+    def fault_proxies(self) -> dict[str, str]:
+        """Link name (``orders-inventory``) to its fault proxy's control URL; {} if none."""
+        with self._lock:
+            return {u.child.name.removeprefix(_PROXY): u.child.origin for u in self._proxies}
+
     # -- chaos and rollout -----------------------------------------------------
 
     def kill_replica(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to a replica (or ``inventory``); the supervisor restarts it."""
+        """Send ``sig`` to a replica (``inventory``, a fault proxy); the supervisor restarts it."""
         self._check_supervisor()
         with self._lock:
             unit = self._unit(name)
@@ -299,9 +320,10 @@ class LocalPlatform:
         """Stop the supervisor and every child; safe to call more than once."""
         with self._lock:
             self._state = "stopped"
-            for unit in self._units:
+            units = [*self._units, *self._proxies]
+            for unit in units:
                 unit.managed = False
-            procs = [u.child.proc for u in self._units if u.child.proc is not None]
+            procs = [u.child.proc for u in units if u.child.proc is not None]
         self._supervisor.stop()
         stop_all(procs)
         self._spawner.close()
@@ -317,11 +339,13 @@ class LocalPlatform:
             f" {reason}; last lines of {child.log_path}:\n{child.log_tail()}"
         )
 
-    def _add_unit(self, child: ChildProcess, version: str) -> _Unit:
+    def _add_unit(
+        self, child: ChildProcess, version: str, units: list[_Unit] | None = None
+    ) -> _Unit:
         unit = Supervised(child=child, version=version, delay_s=self._backoff.initial_s)
         with self._lock:
             self._require_running()
-            self._units.append(unit)
+            (self._units if units is None else units).append(unit)
             self._spawn(child)
             unit.started_at = self._clock()
         return unit
@@ -338,10 +362,11 @@ class LocalPlatform:
         unit.child.spawn(self._spawner)
 
     def _unit(self, name: str) -> _Unit:
-        for unit in self._units:
+        units = [*self._units, *self._proxies]
+        for unit in units:
             if unit.child.name == name:
                 return unit
-        known = ", ".join(u.child.name for u in self._units) or "none (not started)"
+        known = ", ".join(u.child.name for u in units) or "none (not started)"
         raise UsageError(f"no replica named {name!r}; known: {known}")
 
     def _replica_id(self, unit: _Unit) -> int:
@@ -353,17 +378,29 @@ class LocalPlatform:
         argv = inventory_argv(self._config, port=self._inventory_port, db=db, traces_file=traces)
         return self._child(_INVENTORY, argv, self._inventory_port)
 
+    def _proxy_child(self) -> ChildProcess:
+        self._proxy_port = free_port(self._ports)
+        control_port = free_port(self._ports)
+        argv = fault_proxy_argv(
+            link=FAULT_LINK,
+            listen_port=self._proxy_port,
+            upstream_port=self._inventory_port,
+            control_port=control_port,
+        )
+        return self._child(_PROXY + FAULT_LINK, argv, control_port)
+
     def _orders_child(self, replica_id: int) -> ChildProcess:
         admin_port = free_port(self._ports)
         argv = self._orders_argv(replica_id, self.revision, admin_port)
         return self._child(f"orders-{replica_id}", argv, admin_port)
 
     def _orders_argv(self, replica_id: int, version: str, admin_port: int) -> list[str]:
+        proxy = self._proxy_port  # orders reach inventory through the fault proxy, if any
         return orders_argv(
             self._config,
             port=self._public_port,
             admin_port=admin_port,
-            inventory_url=self.inventory_url,
+            inventory_url=f"http://{HOST}:{proxy}" if proxy else self.inventory_url,
             db=self._work_dir / "orders.db",
             version=version,
             replica_id=replica_id,

@@ -9,10 +9,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HOST", "OmsConfig", "inventory_argv", "orders_argv"]
+__all__ = ["FAULT_LINK", "HOST", "OmsConfig", "fault_proxy_argv", "inventory_argv", "orders_argv"]
 
 HOST = "127.0.0.1"
 """Every process of the local platform listens here only."""
+
+FAULT_LINK = "orders-inventory"
+"""The link a fault proxy sits on: orders replicas reach inventory through it."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,8 @@ class OmsConfig:
     ``port`` is the public orders port (None: a free one); ``module`` is what
     ``python -m`` runs (tests swap in a stand-in). With ``traces_dir`` each process
     appends its spans to ``<traces_dir>/<process name>.jsonl`` (OTLP-JSON lines).
+    With ``fault_proxy`` the orders replicas reach inventory through a fault proxy
+    (``platforms.faultproxy``), where latency and network faults can be injected.
     """
 
     version: str = "v1"
@@ -35,6 +40,7 @@ class OmsConfig:
     module: str = "reference_oms"
     port: int | None = None
     traces_dir: Path | None = None
+    fault_proxy: bool = False
 
 
 def _traces_flag(traces_file: Path | None) -> list[str]:
@@ -73,4 +79,15 @@ def orders_argv(
         *("--inventory-url", inventory_url, "--db", str(db)),
         *("--version", version, "--replica-id", str(replica_id)),
         *_traces_flag(traces_file),
+    ]
+
+
+def fault_proxy_argv(
+    *, link: str, listen_port: int, upstream_port: int, control_port: int
+) -> list[str]:
+    """Command line of the fault proxy on ``link``; it is ours, so it runs on our interpreter."""
+    return [
+        *(sys.executable, "-m", "platforms.faultproxy", "--name", link),
+        *("--listen", f"{HOST}:{listen_port}", "--upstream", f"{HOST}:{upstream_port}"),
+        *("--control", f"{HOST}:{control_port}"),
     ]

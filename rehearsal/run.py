@@ -70,6 +70,7 @@ def _target_up(plan: Plan, run: RunDir, events: EventLog) -> Iterator[_Target]:
         min_stock=target.catalog.min_stock,
         max_stock=target.catalog.max_stock,
         traces_dir=run.file("traces"),
+        fault_proxy=True,  # orders → inventory through a proxy, for network faults
     )
 
     def on_event(event: dict[str, Any]) -> None:
