@@ -9,15 +9,16 @@ from __future__ import annotations
 import contextlib
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from collectors.rundir import EventLog, RunDir, new_run_id
 from platforms.local import LocalPlatform, OmsConfig
+from rehearsal.chaos import ChaosSchedule, fault_window_lines, local_chaos, sweep_kubernetes
 from rehearsal.load import GRACE_S, run_load_process
-from rollout.gate import GateResult, gate_run
+from rollout.gate import VERDICT_FILE, GateResult, gate_run
 from slo.errors import UsageError
 from slo.plan import Plan, plan_snapshot
 
@@ -32,6 +33,7 @@ class _Target:
     url: str
     revision: str | None
     truth_url: str | None = None
+    chaos_handle: Path | None = None  # the local platform's handle for chaos children
 
 
 def git_sha() -> str | None:
@@ -81,7 +83,11 @@ def _target_up(plan: Plan, run: RunDir, events: EventLog) -> Iterator[_Target]:
         events.emit(
             "target_ready", url=platform.base_url, kind="embedded", revision=platform.revision
         )
-        yield _Target(platform.base_url, platform.revision, platform.inventory_url)
+        if not plan.chaos:
+            yield _Target(platform.base_url, platform.revision, platform.inventory_url)
+            return
+        with local_chaos(platform, run, events) as handle:
+            yield _Target(platform.base_url, platform.revision, platform.inventory_url, handle)
 
 
 def rehearse(
@@ -96,21 +102,31 @@ def rehearse(
     events.emit("rehearsal_started", plan=plan.name, run_id=run.run_id)
     status = "crashed"
     try:
+        sweep_kubernetes(plan, events)
         with _target_up(plan, run, events) as target:
             run.update_header(target_url=target.url, revision=target.revision)
             duration = plan.load.duration_s
-            run_load_process(
-                run,
-                target.url,
-                duration_s=duration,
-                processes=processes,
-                truth_url=target.truth_url,
-                grace_s=GRACE_S + plan.target.probes.settle_timeout_s,
-                on_tick=lambda elapsed: progress(elapsed, duration) if progress else None,
-            )
+            chaos = ChaosSchedule(plan, run, events, handle=target.chaos_handle)
+            with chaos:
+                run_load_process(
+                    run,
+                    target.url,
+                    duration_s=duration,
+                    processes=processes,
+                    truth_url=target.truth_url,
+                    grace_s=GRACE_S + plan.target.probes.settle_timeout_s,
+                    on_tick=lambda elapsed: progress(elapsed, duration) if progress else None,
+                )
         result = gate_run(run, plan)
+        if windows := fault_window_lines(run):
+            reasons = (*result.verdict.reasons, *windows)
+            result = replace(result, verdict=replace(result.verdict, reasons=reasons))
+            run.write_json(VERDICT_FILE, result.to_dict())
         status = result.verdict.status.value
         events.emit("verdict", status=status, exit_code=result.verdict.exit_code)
+        if (failure := chaos.failure()) is not None:
+            events.emit("revert_failed", error=str(failure))
+            raise failure
         return result
     except KeyboardInterrupt:
         status = "interrupted"

@@ -1,0 +1,229 @@
+"""Run one experiment in a child process, rollbacks always, fault windows recorded.
+
+``python -m chaos.runner EXPERIMENT.json --journal PATH --events PATH [--var k=v ...]
+[--dry-run]`` runs the experiment with chaoslib's ``run_experiment`` and the rollback
+strategy ``always``: the rollbacks run after the method, after a failed hypothesis,
+and on SIGINT/SIGTERM (chaoslib turns SIGTERM into an interruption); once they have
+started, further SIGINT/SIGTERM are ignored so they run to the end. It writes the
+Chaos Toolkit journal to ``--journal`` and appends ``fault_started`` /
+``fault_stopped`` events (``{"ts", "type", "fault", "id"}``) to ``--events``.
+
+Exit codes: 0 the hypothesis held; 1 it deviated; 2 a refused fault or bad input
+(a guard said no); 3 an action failed otherwise; 5 a rollback failed or a fault was
+left behind (its lease still lapses within seconds: every renewer is stopped on exit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chaoslib.exceptions import ChaosException
+from chaoslib.experiment import ensure_experiment_is_valid, run_experiment
+from chaoslib.run import RunEventHandler
+from chaoslib.types import Dry, Strategy
+
+from chaos.leases import LEASES
+from slo.errors import PeakopsError, UsageError
+from slo.exitcodes import ExitCode
+
+__all__ = ["FaultWindows", "exit_code", "main", "parse_vars", "run_child", "runner_command"]
+
+SETTINGS: dict[str, Any] = {"runtime": {"rollbacks": {"strategy": "always"}}}
+
+_log = logging.getLogger("peakops.chaos")
+
+
+class FaultWindows(RunEventHandler):
+    """Appends a fault window's start and stop to ``events.jsonl`` as they happen."""
+
+    def __init__(self, events: Path | None, *, experiment: str) -> None:
+        super().__init__()
+        self._path = events
+        self._experiment = experiment
+        self.open: dict[str, str] = {}  # fault name -> id
+
+    def start_rollbacks(self, experiment: Any) -> None:
+        # A second Ctrl-C or SIGTERM must not cut the rollbacks short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def activity_completed(self, activity: Any, run: Any) -> None:
+        output = run.get("output")
+        if run.get("status") != "succeeded" or not isinstance(output, dict):
+            return
+        event, name = output.get("event"), str(output.get("fault", ""))
+        if event == "fault_started":
+            self.open[name] = str(output["id"])
+            self._emit("fault_started", name, self.open[name])
+        elif event == "fault_stopped" and name in self.open:
+            self._emit("fault_stopped", name, self.open.pop(name))
+
+    def _emit(self, kind: str, fault: str, fault_id: str) -> None:
+        if self._path is None:
+            return
+        now = time.time()
+        record = {
+            "ts": now,
+            "at": datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="milliseconds"),
+            "type": kind,
+            "source": "chaos",
+            "fault": fault,
+            "id": fault_id,
+            "experiment": self._experiment,
+        }
+        line = json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
+        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())  # one write on O_APPEND: never interleaved
+        finally:
+            os.close(fd)
+
+
+def parse_vars(pairs: Iterable[str]) -> dict[str, Any]:
+    """``k=v`` pairs; values that read as a bool, int or float become one."""
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--var {pair!r}: expected key=value")
+        parsed[key.strip()] = _typed(text)
+    return parsed
+
+
+def _typed(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def exit_code(journal: Mapping[str, Any], left_open: Sequence[str]) -> int:
+    """The runner's exit code for a journal (see the module docstring)."""
+    rollbacks = journal.get("rollbacks") or []
+    if left_open or any(r.get("status") == "failed" for r in rollbacks):
+        return int(ExitCode.REVERT_FAILED)
+    failed = [r for r in journal.get("run") or [] if r.get("status") == "failed"]
+    if failed:
+        text = "".join(failed[0].get("exception") or [])
+        return int(ExitCode.USAGE if "UsageError" in text else ExitCode.INFRA)
+    if journal.get("deviated") or journal.get("status") != "completed":
+        return int(ExitCode.BREACH)
+    return int(ExitCode.OK)
+
+
+def run(
+    path: Path, *, journal_path: Path, events: Path | None, variables: Mapping[str, Any],
+    dry_run: bool = False,
+) -> int:  # fmt: skip
+    """Run the experiment at ``path``; return the exit code."""
+    try:
+        experiment = json.loads(path.read_text())
+        ensure_experiment_is_valid(experiment)
+    except (OSError, ValueError, ChaosException) as err:
+        print(f"peakops chaos: {path}: invalid experiment: {err}", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    config = dict(variables)
+    strategy = Strategy.DEFAULT
+    if dry_run:
+        config["peakops_dry_run"] = True
+        experiment["dry"] = Dry.PAUSE  # no pauses; our actions only report
+        strategy = Strategy.SKIP
+    windows = FaultWindows(events, experiment=path.stem)
+    try:
+        journal = run_experiment(
+            experiment, settings=SETTINGS, experiment_vars=(config, {}),
+            strategy=strategy, event_handlers=[windows],
+        )  # fmt: skip
+    finally:
+        lapsing = LEASES.stop_all()  # whatever was not healed now lapses within its lease
+    if lapsing:
+        _log.error("faults left to lapse: %s", ", ".join(lapsing))
+    journal_path.write_text(json.dumps(journal, indent=2, default=str) + "\n")
+    _report(journal, windows.open)
+    return exit_code(journal, sorted(windows.open))
+
+
+def _report(journal: Mapping[str, Any], left_open: Mapping[str, str]) -> None:
+    for item in [*(journal.get("run") or []), *(journal.get("rollbacks") or [])]:
+        activity = item.get("activity", {})
+        output = json.dumps(item.get("output"), default=str, sort_keys=True)
+        if item.get("status") == "failed":
+            lines = "".join(item.get("exception") or []).strip().splitlines()
+            output = lines[-1] if lines else output
+        print(f"{activity.get('type')} {activity.get('name')}: {item.get('status')} {output}")
+    for name, fault_id in sorted(left_open.items()):
+        print(f"fault {name} ({fault_id}) was not reverted: its lease lapses within seconds")
+    print(f"experiment {journal.get('status')}, deviated: {journal.get('deviated')}")
+
+
+def runner_command(
+    experiment: Path, *, journal: Path, events: Path | None = None,
+    variables: Mapping[str, Any] | None = None, dry_run: bool = False,
+) -> list[str]:  # fmt: skip
+    """The command line of a runner child."""
+    command = [sys.executable, "-m", "chaos.runner", str(experiment), "--journal", str(journal)]
+    if events is not None:
+        command += ["--events", str(events)]
+    for key, value in (variables or {}).items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        command += ["--var", f"{key}={text}"]
+    return command + (["--dry-run"] if dry_run else [])
+
+
+def run_child(command: Sequence[str], *, grace_s: float = 60.0) -> int:
+    """Run a runner child in the foreground and return its exit code.
+
+    Ctrl-C reaches the child too (same process group): we keep waiting up to
+    ``grace_s`` while it rolls back, then kill it.
+    """
+    child = subprocess.Popen(list(command))
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        try:
+            return child.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            return int(ExitCode.REVERT_FAILED)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chaos.runner", description=__doc__)
+    parser.add_argument("experiment", type=Path)
+    parser.add_argument("--journal", type=Path, required=True)
+    parser.add_argument("--events", type=Path)
+    parser.add_argument("--var", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--dry-run", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    try:
+        variables = parse_vars(args.var)
+        return run(
+            args.experiment, journal_path=args.journal, events=args.events,
+            variables=variables, dry_run=args.dry_run,
+        )  # fmt: skip
+    except PeakopsError as err:
+        print(f"peakops chaos: error: {err}", file=sys.stderr)
+        return int(err.exit_code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

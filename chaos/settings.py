@@ -1,0 +1,108 @@
+"""The ``peakops_*`` keys of an experiment's Chaos Toolkit configuration, parsed once.
+
+Chaos Toolkit hands providers a plain ``configuration`` dict whose values may be
+strings (from the environment or ``--var``); :func:`parse_settings` turns it into a
+frozen :class:`ChaosSettings` and refuses bad values with a UsageError naming the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from platforms.guards import BlastRadius
+from slo.errors import UsageError
+
+__all__ = ["PLATFORMS", "ChaosSettings", "parse_settings"]
+
+PLATFORMS = ("local", "kubernetes")
+
+
+@dataclass(frozen=True)
+class ChaosSettings:
+    """Where a fault lands and how far it may reach.
+
+    ``state_file``: the local platform's handle (``chaos.handle``); ``control_urls``:
+    fault-proxy control URLs by link, added to (and overriding) the handle's.
+    """
+
+    platform: str = "local"
+    state_file: str = ""
+    control_urls: Mapping[str, str] | None = None
+    namespace: str = ""
+    selector: str = ""
+    allowed_namespaces: tuple[str, ...] = ()
+    max_targets: int = 1
+    max_percent: float = 50.0
+    lease_s: float = 5.0
+    kubeconfig: str = ""
+    kube_host: str = ""
+    metrics_url: str = ""
+    dry_run: bool = False
+
+    def radius(self) -> BlastRadius:
+        return BlastRadius(self.allowed_namespaces, self.max_targets, self.max_percent)
+
+
+def parse_settings(configuration: Mapping[str, Any] | None) -> ChaosSettings:
+    """Read the ``peakops_*`` keys; missing keys keep their defaults."""
+    conf = dict(configuration or {})
+    platform = _text(conf, "platform", "local")
+    if platform not in PLATFORMS:
+        raise UsageError(f"peakops_platform: expected local or kubernetes, got {platform!r}")
+    lease_s = _number(conf, "lease_s", 5.0)
+    if not 0 < lease_s <= 60:
+        raise UsageError(f"peakops_lease_s: expected a lease in (0, 60] seconds, got {lease_s}")
+    return ChaosSettings(
+        platform=platform,
+        state_file=_text(conf, "state_file", ""),
+        control_urls=parse_control_urls(_text(conf, "control_urls", "")),
+        namespace=_text(conf, "namespace", ""),
+        selector=_text(conf, "selector", ""),
+        allowed_namespaces=tuple(_csv(_text(conf, "allowed_namespaces", ""))),
+        max_targets=int(_number(conf, "max_targets", 1)),
+        max_percent=_number(conf, "max_percent", 50.0),
+        lease_s=lease_s,
+        kubeconfig=_text(conf, "kubeconfig", ""),
+        kube_host=_text(conf, "kube_host", ""),
+        metrics_url=_text(conf, "metrics_url", ""),
+        dry_run=_flag(conf, "dry_run"),
+    )
+
+
+def parse_control_urls(text: str) -> dict[str, str]:
+    """``orders-inventory=http://127.0.0.1:8474,...``; a bare URL is the orders link."""
+    urls: dict[str, str] = {}
+    for term in _csv(text):
+        link, sep, url = term.partition("=")
+        if not sep:
+            link, url = "orders-inventory", term
+        urls[link.strip()] = url.strip()
+    return urls
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _text(conf: Mapping[str, Any], key: str, default: str) -> str:
+    value = conf.get(f"peakops_{key}", default)
+    return default if value is None else str(value).strip()
+
+
+def _number(conf: Mapping[str, Any], key: str, default: float) -> float:
+    value = conf.get(f"peakops_{key}", default)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"peakops_{key}: expected a number, got {value!r}") from err
+
+
+def _flag(conf: Mapping[str, Any], key: str) -> bool:
+    value = conf.get(f"peakops_{key}", False)
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,102 @@
+"""The shipped experiments: valid for Chaos Toolkit itself, and safe by construction."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chaoslib.exceptions import InvalidActivity
+from chaoslib.experiment import ensure_experiment_is_valid
+
+from chaos.catalog import experiment_path, list_experiments
+from slo.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAOS = Path(sys.executable).parent / "chaos"
+NAMES = ["kill-replica", "network-cut", "network-flaky", "network-slow", "zone-loss"]
+CONFIG_KEYS = {
+    "peakops_platform", "peakops_state_file", "peakops_control_urls", "peakops_namespace",
+    "peakops_selector", "peakops_allowed_namespaces", "peakops_max_targets",
+    "peakops_max_percent", "peakops_lease_s", "peakops_kubeconfig", "peakops_kube_host",
+    "peakops_metrics_url", "peakops_duration_s", "peakops_dry_run",
+}  # fmt: skip
+
+
+def load(name: str) -> dict[str, Any]:
+    return dict(json.loads(experiment_path(name).read_text()))
+
+
+def activities(experiment: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        *experiment["steady-state-hypothesis"]["probes"],
+        *experiment["method"],
+        *experiment["rollbacks"],
+    ]
+
+
+def test_the_catalog_lists_every_shipped_experiment() -> None:
+    assert [e.name for e in list_experiments()] == NAMES
+
+
+def test_an_unknown_experiment_name_lists_the_known_ones() -> None:
+    with pytest.raises(UsageError, match=r"unknown experiment 'nope'.*kill-replica"):
+        experiment_path("nope")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chaos_validate_accepts_the_experiment_from_the_project_root(name: str) -> None:
+    done = subprocess.run(
+        [str(CHAOS), "--no-log-file", "validate", f"chaos/experiments/{name}.json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "looks valid" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_experiment_has_a_method_rollbacks_probes_and_every_setting(name: str) -> None:
+    experiment = load(name)
+    assert experiment["method"], "an empty method injects nothing"
+    assert experiment["rollbacks"], "every fault needs a rollback"
+    assert experiment["steady-state-hypothesis"]["probes"]
+    assert set(experiment["configuration"]) >= CONFIG_KEYS
+    for key in CONFIG_KEYS:
+        assert experiment["configuration"][key]["type"] == "env"  # overridable
+    started = [a for a in experiment["method"] if a["provider"]["func"] != "await_recovery"]
+    assert started[0]["type"] == "action"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_provider_is_ours_and_its_argument_names_match_its_signature(name: str) -> None:
+    for activity in activities(load(name)):
+        provider = activity["provider"]
+        assert provider["type"] == "python"
+        assert provider["module"] in ("chaos.actions", "chaos.probes")
+        func = getattr(importlib.import_module(provider["module"]), provider["func"])
+        inspect.signature(func).bind(**provider.get("arguments", {}), configuration=None)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_rollback_heals_what_the_method_started(name: str) -> None:
+    experiment = load(name)
+    healed = {a["provider"]["arguments"]["name"] for a in experiment["rollbacks"]}
+    started = {
+        a["provider"]["arguments"]["name"]
+        for a in experiment["method"]
+        if a["provider"]["func"] in ("start_network_fault", "kill_replicas", "zone_loss")
+    }
+    assert started and started <= healed
+
+
+def test_chaoslib_refuses_an_argument_name_our_provider_does_not_take() -> None:
+    experiment = copy.deepcopy(load("network-cut"))
+    experiment["method"][0]["provider"]["arguments"]["lease"] = 5
+    with pytest.raises(InvalidActivity, match="lease"):
+        ensure_experiment_is_valid(experiment)
