@@ -8,7 +8,7 @@ in another child so its memory does not count. The headline is 1,000,000 ops ove
 250,000 and 4,000,000 ops over the same SKUs (the per-SKU state fills up to its cap,
 then stops growing) and 1,000,000 ops over 2,500 SKUs.
 
-    .venv/bin/python benchmarks/drift.py            # everything (about five minutes)
+    .venv/bin/python benchmarks/drift.py            # everything (about six minutes)
     .venv/bin/python benchmarks/drift.py --quick    # 100,000 ops over 1,000 SKUs
 """
 

@@ -213,8 +213,8 @@ def _no_cyclic_gc() -> Iterator[None]:
 
     A pass allocates a few objects per record that reference counting frees; the
     records waiting in the reorder window survive long enough to be promoted, and
-    the collector's repeated full scans of them cost more than the parsing (~40 %).
-    The checker builds no per-record reference cycles, so nothing accumulates.
+    the collector's repeated scans of them cost about a quarter of the pass. The
+    checker builds no per-record reference cycles, so nothing accumulates.
     """
     was_enabled = gc.isenabled()
     gc.disable()
