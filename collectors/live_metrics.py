@@ -28,11 +28,17 @@ from collectors.latency import HdrDistribution, decode_histogram
 from slo.conventions import (
     LABEL_ENDPOINT,
     LABEL_OUTCOME,
+    LABEL_QUANTILE,
+    LABEL_SOURCE,
     METRIC_ARRIVALS_DROPPED,
     METRIC_ARRIVALS_PLANNED,
     METRIC_ARRIVALS_SENT,
     METRIC_CLIENT_LATENCY,
     METRIC_CLIENT_REQUESTS,
+    METRIC_DRIFT_LAG,
+    METRIC_DRIFT_OUTSIDE,
+    METRIC_DRIFT_OVERSELL,
+    METRIC_DRIFT_UNDERSELL,
     METRIC_JOURNEYS_ACTIVE,
     METRIC_ORDERS_CONFIRMED,
 )
@@ -52,6 +58,12 @@ class LiveMetrics:
         self._exemplars: dict[str, tuple[str, float]] = {}
         self._arrivals = {"planned": 0.0, "sent": 0.0, "dropped": 0.0, "confirmed": 0.0}
         self._active: dict[str, int] = {}
+        self._drift: dict[str, Any] | None = None
+
+    def observe_drift(self, report: dict[str, Any]) -> None:
+        """The latest stock-drift check of the history so far (``drift.json`` form)."""
+        with self._lock:
+            self._drift = report
 
     def registry(self) -> CollectorRegistry:
         """A fresh registry holding only this collector."""
@@ -96,10 +108,36 @@ class LiveMetrics:
                 (METRIC_ORDERS_CONFIRMED, "confirmed", "Orders the target confirmed."),
             ):
                 yield CounterMetricFamily(name, help_text, value=self._arrivals[key])
+            yield from self._drift_families()
             yield GaugeMetricFamily(
                 METRIC_JOURNEYS_ACTIVE, "Journeys in flight (most in the last second).",
                 value=sum(self._active.values()),
             )  # fmt: skip
+
+    def _drift_families(self) -> Iterator[Metric]:
+        drift = self._drift
+        if drift is None:
+            return
+        yield GaugeMetricFamily(METRIC_DRIFT_OVERSELL, "Units confirmed beyond stock, so far.",
+                                value=drift["oversell_units"])  # fmt: skip
+        outside = GaugeMetricFamily(
+            METRIC_DRIFT_OUTSIDE, "Stock observations outside the expected interval, so far.",
+            labels=[LABEL_SOURCE],
+        )  # fmt: skip
+        outside.add_metric(["truth"], drift["truth_outside_interval"])
+        outside.add_metric(["views"], drift["views_outside_interval"])
+        yield outside
+        yield GaugeMetricFamily(METRIC_DRIFT_UNDERSELL, "False sold-out answers, so far.",
+                                value=drift["undersell_false_sold_out"])  # fmt: skip
+        lag = GaugeMetricFamily(
+            METRIC_DRIFT_LAG, "Order acknowledged -> every channel view shows it (timed ones).",
+            labels=[LABEL_QUANTILE],
+        )  # fmt: skip
+        for quantile, key in (("0.5", "lag_p50_s"), ("0.95", "lag_p95_s"), ("0.99", "lag_p99_s"),
+                              ("1", "lag_worst_s")):  # fmt: skip
+            if drift.get(key) is not None:
+                lag.add_metric([quantile], drift[key])
+        yield lag
 
     def _latency_family(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily(

@@ -134,7 +134,8 @@ def _stock_watch(session: LoadSession, environment: Environment) -> StockWatch:
         session.run, _adapter(session, environment),
         catalog=Catalog.reference(plan.target.catalog.skus, plan.load.zipf),
         rate=probes.rate, hot_skus=probes.hot_skus, settle_timeout_s=probes.settle_timeout_s,
-        ledger=session.ledger, events=session.events(),
+        ledger=session.ledger, events=session.events(), metrics=session.metrics,
+        view_staleness_s=probes.view_staleness_s,
     )  # fmt: skip
 
 

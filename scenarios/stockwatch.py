@@ -11,7 +11,9 @@ from __future__ import annotations
 import gevent
 
 from collectors.adapter import OmsAdapter
+from collectors.drift import DriftConfig, check_run
 from collectors.ledger import LEDGER_FILE, Ledger
+from collectors.live_metrics import LiveMetrics
 from collectors.probes import STOCK_FILE, ProbeSchedule, StockProber
 from collectors.resolve import resolve_unknown
 from collectors.rundir import EventLog, RunDir
@@ -19,6 +21,8 @@ from scenarios.shoppers import Catalog
 from slo.conventions import CHANNELS
 
 __all__ = ["StockWatch"]
+
+CHECK_EVERY_S = 5.0
 
 
 class StockWatch:
@@ -35,6 +39,8 @@ class StockWatch:
         settle_timeout_s: float,
         ledger: Ledger,
         events: EventLog,
+        metrics: LiveMetrics | None = None,
+        view_staleness_s: float = 2.0,
     ) -> None:
         self.run = run
         self.adapter = adapter
@@ -49,12 +55,30 @@ class StockWatch:
         self.events = events
         self.probed: set[str] = set()
         self._loop: gevent.Greenlet | None = None
+        self._checks: gevent.Greenlet | None = None
+        self.metrics = metrics
+        self.view_staleness_s = view_staleness_s
 
     def start(self) -> None:
         """The start snapshot (blocking: before the first arrival), then steady probes."""
         self.prober.snapshot("start", self.hot)
         self.events.emit("probes_started", hot_skus=len(self.hot), period_s=self.period)
         self._loop = gevent.spawn(self._probe_forever)
+        if self.metrics is not None:
+            self._checks = gevent.spawn(self._check_forever)
+
+    def _check_forever(self) -> None:
+        """Re-check the history so far every few seconds, for the live drift metrics."""
+        config = DriftConfig(view_staleness_s=self.view_staleness_s)
+        while True:
+            gevent.sleep(CHECK_EVERY_S)
+            try:
+                report = check_run(self.run.path, config)
+            except Exception as err:  # a torn record mid-write: try again next time
+                self.events.emit("live_drift_check_failed", error=str(err))
+                continue
+            assert self.metrics is not None
+            self.metrics.observe_drift(report.to_dict())
 
     def _probe_forever(self) -> None:
         while True:
@@ -68,6 +92,8 @@ class StockWatch:
         """Stop probing; resolve unknown outcomes; let views settle; final snapshot."""
         if self._loop is not None:
             self._loop.kill()
+        if self._checks is not None:
+            self._checks.kill()
         resolution = resolve_unknown(self.run.records(LEDGER_FILE), self.adapter, self.ledger)
         self.events.emit(
             "unknown_resolved", unknown=resolution.unknown, resolved=resolution.resolved

@@ -10,11 +10,17 @@ __all__ = [
     "ENDPOINT_PLACE_ORDER",
     "LABEL_ENDPOINT",
     "LABEL_OUTCOME",
+    "LABEL_QUANTILE",
+    "LABEL_SOURCE",
     "METRIC_ARRIVALS_DROPPED",
     "METRIC_ARRIVALS_PLANNED",
     "METRIC_ARRIVALS_SENT",
     "METRIC_CLIENT_LATENCY",
     "METRIC_CLIENT_REQUESTS",
+    "METRIC_DRIFT_LAG",
+    "METRIC_DRIFT_OUTSIDE",
+    "METRIC_DRIFT_OVERSELL",
+    "METRIC_DRIFT_UNDERSELL",
     "METRIC_JOURNEYS_ACTIVE",
     "METRIC_ORDERS_CONFIRMED",
     "PROFILES",
@@ -51,3 +57,11 @@ METRIC_ORDERS_CONFIRMED = "peakops_orders_confirmed"
 METRIC_JOURNEYS_ACTIVE = "peakops_journeys_active"
 LABEL_ENDPOINT = "endpoint"
 LABEL_OUTCOME = "outcome"
+
+# Stock-drift metrics the load process serves (re-checked every few seconds).
+METRIC_DRIFT_OVERSELL = "peakops_drift_oversell_units"
+METRIC_DRIFT_OUTSIDE = "peakops_drift_observations_outside_interval"
+METRIC_DRIFT_UNDERSELL = "peakops_drift_false_sold_outs"
+METRIC_DRIFT_LAG = "peakops_drift_convergence_lag_seconds"
+LABEL_SOURCE = "source"
+LABEL_QUANTILE = "quantile"

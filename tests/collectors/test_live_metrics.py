@@ -51,3 +51,20 @@ def test_requests_and_arrivals_are_counted() -> None:
     assert requests == {"ok": 6, "fail": 2}
     assert families["peakops_arrivals_dropped"].samples[0].value == 1
     assert families["peakops_journeys_active"].samples[0].value == 3
+
+
+def test_the_latest_drift_check_is_served_as_gauges() -> None:
+    metrics = LiveMetrics()
+    assert "peakops_drift_oversell_units" not in scrape(metrics)  # nothing checked yet
+    metrics.observe_drift({"oversell_units": 3, "truth_outside_interval": 1,
+                           "views_outside_interval": 4, "undersell_false_sold_out": 2,
+                           "lag_p50_s": 0.1, "lag_p95_s": 0.4, "lag_p99_s": 0.9,
+                           "lag_worst_s": None})  # fmt: skip
+    families = scrape(metrics)
+    assert families["peakops_drift_oversell_units"].samples[0].value == 3
+    outside = {s.labels["source"]: s.value
+               for s in families["peakops_drift_observations_outside_interval"].samples}  # fmt: skip
+    assert outside == {"truth": 1, "views": 4}
+    lag = {s.labels["quantile"]: s.value
+           for s in families["peakops_drift_convergence_lag_seconds"].samples}  # fmt: skip
+    assert lag == {"0.5": 0.1, "0.95": 0.4, "0.99": 0.9}
