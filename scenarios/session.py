@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ class LoadSession:
         self.metrics_url: str | None = None
         self.tracer_provider: TracerProvider | None = None
         self._tracer: ClientTracer | None = None
+        self._tracer_lock = threading.Lock()  # gevent-aware once Locust has patched
         self._adapter: ReferenceOmsAdapter | None = None
         self.watch: Any = None  # the StockWatch of a writing process, once started
 
@@ -141,9 +143,15 @@ class LoadSession:
         )
 
     def tracer(self, host: str) -> ClientTracer:
-        """The process's one client tracer (built on first use)."""
-        if self._tracer is None:
-            self._tracer = self.client_tracer(host)
+        """The process's one client tracer (built on first use).
+
+        Locked: building it does file I/O, where gevent switches to the next user's
+        ``on_start``, which would otherwise build a second tracer (and a second
+        trace budget) of its own.
+        """
+        with self._tracer_lock:
+            if self._tracer is None:
+                self._tracer = self.client_tracer(host)
         return self._tracer
 
     def client_tracer(self, host: str) -> ClientTracer:
