@@ -62,8 +62,8 @@ def test_the_latest_drift_check_is_served_as_gauges() -> None:
                            "lag_worst_s": None})  # fmt: skip
     families = scrape(metrics)
     assert families["peakops_drift_oversell_units"].samples[0].value == 3
-    outside = {s.labels["source"]: s.value
-               for s in families["peakops_drift_observations_outside_interval"].samples}  # fmt: skip
+    samples = families["peakops_drift_observations_outside_interval"].samples
+    outside = {s.labels["source"]: s.value for s in samples}
     assert outside == {"truth": 1, "views": 4}
     lag = {s.labels["quantile"]: s.value
            for s in families["peakops_drift_convergence_lag_seconds"].samples}  # fmt: skip
