@@ -16,7 +16,8 @@ from chaos import probes
 from chaos.leases import Leases, Renewer
 from chaos.runner import exit_code, parse_vars, runner_command
 from chaos.settings import parse_settings
-from cli import _load, app
+from cli import app
+from cli.common import load_with_overrides
 from collectors.rundir import EventLog, RunDir
 from platforms.faults import FaultProxyClient
 from platforms.local import LocalPlatform
@@ -150,9 +151,9 @@ def test_chaos_reap_with_nothing_to_reap_exits_2() -> None:
 
 
 def test_a_shorter_duration_skips_the_chaos_steps_past_its_end() -> None:
-    plan = _load(ROOT / "peak.yaml", duration="30s")
+    plan = load_with_overrides(ROOT / "peak.yaml", duration="30s")
     assert [s.experiment for s in plan.chaos] == ["kill-replica"]
-    assert _load(ROOT / "peak.yaml", duration="10s").chaos == ()
+    assert load_with_overrides(ROOT / "peak.yaml", duration="10s").chaos == ()
 
 
 @pytest.mark.integration

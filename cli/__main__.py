@@ -1,0 +1,5 @@
+"""``python -m cli``: the same as the ``peakops`` command."""
+
+from cli.app import app
+
+app()

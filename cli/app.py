@@ -1,0 +1,245 @@
+"""The peakops command line: parse, build, call one function, map the result to an exit code.
+
+No logic lives here. Every user mistake becomes a one-line error on stderr and the
+exit code of DESIGN.md, never a traceback. Sub-commands live beside this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import threading
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.chaos_commands import chaos_app
+from cli.common import (
+    OmsVersion,
+    Output,
+    OutputOption,
+    PlanOption,
+    ProcessesOption,
+    fail,
+    load_with_overrides,
+    parse_flag,
+    run_with_progress,
+    show,
+    stderr,
+    stdout,
+)
+from cli.profile_commands import profiles_app
+from slo.durations import parse_duration
+from slo.errors import PeakopsError, UsageError
+from slo.loader import load_plan
+from slo.rates import parse_rate
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="peakops",
+    help="Peak-season rehearsals for retail order management systems: load, chaos, SLO gates.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+plan_app = typer.Typer(help="Work with plan files (peak.yaml).", no_args_is_help=True)
+oms_app = typer.Typer(help="The embedded reference OMS.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+app.add_typer(oms_app, name="oms")
+app.add_typer(profiles_app, name="profiles")
+app.add_typer(chaos_app, name="chaos")
+
+
+@app.command()
+def rehearse(
+    plan: PlanOption = Path("peak.yaml"),
+    duration: Annotated[
+        str | None, typer.Option(help="Override load.duration, e.g. 30s or 5m.")
+    ] = None,
+    oms_version: Annotated[
+        OmsVersion | None, typer.Option(help="Override target.omsVersion (embedded OMS).")
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Where run directories go (default: outputs.runDir).")
+    ] = None,
+    processes: ProcessesOption = 1,
+    output: OutputOption = Output.table,
+) -> None:
+    """Run a peak rehearsal: target up, order flood, SLO gate. Exit code is the verdict."""
+    try:
+        the_plan = load_with_overrides(
+            plan, duration=duration, oms_version=oms_version.value if oms_version else None
+        )
+        root = run_dir if run_dir is not None else Path(the_plan.outputs.run_dir)
+        result = run_with_progress(the_plan, root, processes)
+    except PeakopsError as err:
+        fail(err)
+    except KeyboardInterrupt:
+        stderr.print("peakops: interrupted; the run directory keeps what was recorded")
+        raise typer.Exit(130) from None
+    show(result, output)
+    raise typer.Exit(result.verdict.exit_code)
+
+
+class Arrivals(StrEnum):
+    uniform = "uniform"
+    poisson = "poisson"
+
+
+@app.command()
+def load(
+    url: Annotated[str, typer.Option(help="The URL to flood (an allowlisted host: loopback).")],
+    rate: Annotated[str, typer.Option(help="Arrival rate, e.g. 200/s or 900/min.")],
+    duration: Annotated[str, typer.Option(help="How long, e.g. 30s or 5m.")] = "30s",
+    arrivals: Annotated[Arrivals, typer.Option(help="Spacing of arrivals.")] = Arrivals.uniform,
+    max_concurrency: Annotated[
+        int, typer.Option(min=1, help="Requests in flight at most; more arrivals are dropped.")
+    ] = 1000,
+    trace_sample_ratio: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of requests traced (exported spans).")
+    ] = 0.0,
+    processes: ProcessesOption = 1,
+    run_dir: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("runs"),
+    output: OutputOption = Output.table,
+) -> None:
+    """Flood one URL at a fixed arrival rate (open model, like wrk2 -R) and judge it.
+
+    Latency is measured from each request's intended start, so a stalling server shows
+    its true tail. Prints planned, sent and dropped arrivals and p50/p95/p99/p99.9.
+    """
+    from rehearsal.adhoc import url_flood_plan
+
+    try:
+        plan = url_flood_plan(
+            url=url,
+            rate_per_s=parse_flag(parse_rate, "--rate", rate),
+            duration_s=parse_flag(parse_duration, "--duration", duration),
+            max_concurrency=max_concurrency,
+            arrivals=arrivals.value,
+            trace_sample_ratio=trace_sample_ratio,
+        )
+        result = run_with_progress(plan, run_dir, processes)
+    except PeakopsError as err:
+        fail(err)
+    except KeyboardInterrupt:
+        stderr.print("peakops: interrupted; the run directory keeps what was recorded")
+        raise typer.Exit(130) from None
+    show(result, output)
+    raise typer.Exit(result.verdict.exit_code)
+
+
+@app.command()
+def gate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory, e.g. runs/20261122-...")],
+    plan: Annotated[
+        Path | None,
+        typer.Option("--plan", "-p", help="Judge against this plan instead of the run's own."),
+    ] = None,
+    output: OutputOption = Output.table,
+) -> None:
+    """Re-evaluate a finished (or crashed) run directory and write its verdict files."""
+    from collectors.rundir import RunDir
+    from rollout.gate import gate_run, plan_of_run
+
+    try:
+        run = RunDir.open(run_dir)
+        the_plan = load_plan(plan) if plan is not None else plan_of_run(run)
+        result = gate_run(run, the_plan)
+    except PeakopsError as err:
+        fail(err)
+    show(result, output)
+    raise typer.Exit(result.verdict.exit_code)
+
+
+@app.command()
+def drift(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory, e.g. runs/20261122-...")],
+    output: OutputOption = Output.table,
+) -> None:
+    """Re-run the stock-drift checker on a run directory and write drift.json.
+
+    Exit 0 when no unit was oversold and no observation left the expected interval,
+    1 otherwise.
+    """
+    from collectors.rundir import RunDir
+    from rollout.drift import check_drift, drift_summary
+    from rollout.gate import plan_of_run
+
+    try:
+        run = RunDir.open(run_dir)
+        report = check_drift(run, plan_of_run(run))
+    except PeakopsError as err:
+        fail(err)
+    if report is None:
+        fail(UsageError(f"{run_dir}: no ledger.jsonl or stock.jsonl: nothing to check"))
+    if output is Output.json:
+        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    else:
+        stdout.print(drift_summary(report))
+        for violation in report.violations[:10]:
+            stdout.print(f"  {violation.to_dict()}")
+        stdout.print(f"files: {run.file('drift.json')}")
+    clean = (
+        report.oversell_units == 0
+        and report.truth_outside_interval == 0
+        and (report.views_outside_interval == 0)
+    )
+    raise typer.Exit(0 if clean else 1)
+
+
+@plan_app.command("validate")
+def plan_validate(
+    file: Annotated[Path, typer.Argument(help="The plan file to check.")],
+    output: OutputOption = Output.table,
+) -> None:
+    """Check a plan file; print every problem with file, line, field and value."""
+    try:
+        the_plan = load_plan(file)
+    except PeakopsError as err:
+        if output is Output.json:
+            issues = [vars(i) for i in getattr(err, "issues", ())] or [{"message": str(err)}]
+            print(json.dumps({"valid": False, "issues": issues}, indent=2))
+            raise typer.Exit(int(err.exit_code)) from None
+        fail(err)
+    if output is Output.json:
+        print(json.dumps({"valid": True, "name": the_plan.name}))
+    else:
+        load = the_plan.load
+        stdout.print(
+            f"{file}: ok ({len(the_plan.slos.objectives)} SLOs, {load.profile} profile, "
+            f"{load.duration_s:g} s, {load.baseline_per_min:g}→{load.peak_rate_per_min:g} "
+            f"orders/min, {load.mode} model)"
+        )
+
+
+@oms_app.command("serve")
+def oms_serve(
+    replicas: Annotated[int, typer.Option(min=1, max=16, help="Order replicas.")] = 2,
+    oms_version: Annotated[
+        OmsVersion, typer.Option(help="v1 correct; v2 the regression.")
+    ] = OmsVersion.v1,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Public orders port (default: a free one).")
+    ] = None,
+    work_dir: Annotated[Path, typer.Option(help="Databases and logs.")] = Path("runs/oms"),
+) -> None:
+    """Run the reference OMS on 127.0.0.1 until Ctrl-C."""
+    from platforms.local import LocalPlatform, OmsConfig
+
+    config = OmsConfig(version=oms_version.value, replicas=replicas, port=port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with LocalPlatform(config, work_dir) as platform:
+            stdout.print(
+                f"reference OMS {platform.revision}: orders {platform.base_url}  "
+                f"inventory {platform.inventory_url}  (Ctrl-C to stop)"
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                stop.wait()
+    except PeakopsError as err:
+        fail(err)

@@ -1,0 +1,125 @@
+"""What every peakops command shares: consoles, output options, errors to exit codes,
+loading a plan with its command-line overrides, running a rehearsal with progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from rollout.console import render_result
+from rollout.gate import GateResult
+from slo.durations import parse_duration
+from slo.errors import PeakopsError, UsageError
+from slo.loader import load_plan
+from slo.plan import Plan, with_overrides
+
+__all__ = [
+    "OmsVersion",
+    "Output",
+    "OutputOption",
+    "PlanOption",
+    "ProcessesOption",
+    "fail",
+    "load_with_overrides",
+    "parse_flag",
+    "run_with_progress",
+    "show",
+    "stderr",
+    "stdout",
+]
+
+# Pipes and CI logs get a fixed, wide layout instead of Rich's 80-column default.
+stdout = Console(width=None if sys.stdout.isatty() else 120)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class OmsVersion(StrEnum):
+    v1 = "v1"
+    v2 = "v2"
+
+
+PlanOption = Annotated[Path, typer.Option("--plan", "-p", help="Plan file.")]
+ProcessesOption = Annotated[
+    int, typer.Option(min=1, max=64, help="Load processes (Locust workers); 1 runs in one process.")
+]
+OutputOption = Annotated[
+    Output, typer.Option("--output", "-o", help="table for people, json on stdout for machines.")
+]
+
+
+def fail(err: PeakopsError) -> NoReturn:
+    stderr.print(f"[bold red]peakops: error:[/] {err}", highlight=False, markup=True)
+    raise typer.Exit(int(err.exit_code))
+
+
+def load_with_overrides(
+    path: Path, *, duration: str | None = None, oms_version: str | None = None
+) -> Plan:
+    plan = load_plan(path)
+    duration_s = None
+    if duration is not None:
+        try:
+            duration_s = parse_duration(duration)
+        except ValueError as err:
+            raise UsageError(f"--duration: {err}") from err
+        if duration_s <= 0:
+            raise UsageError(f"--duration: must be positive, got {duration!r}")
+        plan = _chaos_before(plan, duration_s)
+    return with_overrides(plan, duration_s=duration_s, oms_version=oms_version)
+
+
+def _chaos_before(plan: Plan, end_s: float) -> Plan:
+    """Skip the chaos steps a shorter ``--duration`` leaves past the end of the load."""
+    kept = tuple(step for step in plan.chaos if step.offset_s < end_s)
+    if len(kept) == len(plan.chaos):
+        return plan
+    skipped = ", ".join(step.experiment for step in plan.chaos if step not in kept)
+    stderr.print(f"peakops: skipping chaos {skipped}: it starts after the {end_s:g} s load")
+    return plan.model_copy(update={"chaos": kept})
+
+
+def run_with_progress(plan: Plan, root: Path, processes: int) -> GateResult:
+    from rehearsal.run import rehearse as run_rehearsal
+
+    with Progress(
+        TextColumn("[bold]flood"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("flood", total=plan.load.duration_s)
+        return run_rehearsal(
+            plan,
+            root,
+            processes=processes,
+            progress=lambda done, _total: bar.update(task, completed=done),
+        )
+
+
+def show(result: GateResult, output: Output) -> None:
+    if output is Output.json:
+        print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    else:
+        render_result(result, stdout)
+
+
+def parse_flag(parse: Callable[[str], float], flag: str, text: str) -> float:
+    try:
+        return parse(text)
+    except ValueError as err:
+        raise UsageError(f"{flag}: {err}") from err
