@@ -1,7 +1,7 @@
 """Child processes of the local platform: spawn them tied to our life, probe, tail, stop.
 
-Every child gets ``PR_SET_PDEATHSIG=SIGTERM`` (Linux ``prctl``) in a ``preexec_fn``, so
-the kernel sends it SIGTERM when we die, even by SIGKILL, where no ``atexit`` hook or
+Every child gets ``PR_SET_PDEATHSIG=SIGKILL`` (Linux ``prctl``) in a ``preexec_fn``, so
+the kernel kills it when we die, even by SIGKILL, where no ``atexit`` hook or
 ``finally`` runs. A load test killed mid-run must not leave an OMS listening on ports the
 next run wants, nor an orphan writing to SQLite. The signal fires when the *thread* that
 forked the child ends, not the process, so all children are forked by one long-lived
@@ -42,6 +42,11 @@ STOP_GRACE_S = 5.0
 """Real seconds a child gets between SIGTERM and SIGKILL."""
 
 _PR_SET_PDEATHSIG = 1
+# SIGKILL, not SIGTERM: once the parent is gone nobody waits for a graceful shutdown,
+# and one was seen to take over 10 s on a loaded machine (open streams between the
+# dying processes). The OMS keeps its state in SQLite WAL, which survives a kill; faults
+# lapse by their leases.
+_ON_PARENT_DEATH = signal.SIGKILL
 _LOOPBACK = "127.0.0.1"
 
 _Popen = subprocess.Popen[bytes]
@@ -61,7 +66,7 @@ def free_port(taken: set[int] | None = None) -> int:
 
 
 def die_with_parent_hook() -> Callable[[], None] | None:
-    """Return a ``preexec_fn`` that makes the child get SIGTERM when we die (Linux only)."""
+    """Return a ``preexec_fn`` that makes the kernel kill the child when we die (Linux only)."""
     if not sys.platform.startswith("linux"):
         return None
     # Resolved in the parent: the forked child should only call, not load libraries.
@@ -69,10 +74,10 @@ def die_with_parent_hook() -> Callable[[], None] | None:
     parent_pid = os.getpid()
 
     def preexec() -> None:
-        if prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+        if prctl(_PR_SET_PDEATHSIG, int(_ON_PARENT_DEATH), 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
         if os.getppid() != parent_pid:  # we died between fork and prctl
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), _ON_PARENT_DEATH)
 
     return preexec
 
