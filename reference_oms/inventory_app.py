@@ -11,17 +11,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .assembly import assemble_app
 from .catalog import CatalogSpec
 from .change_feed import ChangeNotifier, event_stream
-from .http_metrics import LatencyMiddleware, metrics_endpoint, request_latency_histogram
 from .inventory_store import InventoryStore, UnknownItemError
 from .schemas import BadRequest, ReservationRequest, parse_body
-from .tracing import flushing, tracing_middleware
 
 __all__ = ["InventorySettings", "create_inventory_app"]
 
@@ -137,7 +135,6 @@ def create_inventory_app(
     api = _Inventory(settings, shutdown or threading.Event())
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint(registry), methods=["GET"]),
         Route("/skus", api.skus, methods=["GET"]),
         Route("/stock", api.stock_all, methods=["GET"]),
         Route("/stock/{sku}", api.stock_one, methods=["GET"]),
@@ -145,13 +142,7 @@ def create_inventory_app(
         Route("/reservations/{order_id}/release", api.release, methods=["POST"]),
         Route("/events", api.events, methods=["GET"]),
     ]
-    middleware = [
-        *tracing_middleware(tracer_provider),
-        Middleware(
-            LatencyMiddleware, histogram=request_latency_histogram(registry), service=SERVICE
-        ),
-    ]
-    lifespan = flushing(api.lifespan, tracer_provider)
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-    app.state.registry = registry
-    return app
+    return assemble_app(
+        routes, registry=registry, service=SERVICE, lifespan=api.lifespan,
+        tracer_provider=tracer_provider,
+    )  # fmt: skip

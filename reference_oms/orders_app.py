@@ -20,12 +20,11 @@ from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, Counter
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .http_metrics import LatencyMiddleware, metrics_endpoint, request_latency_histogram
+from .assembly import assemble_app
 from .inventory_client import InventoryClient
 from .order_flow import OrderFlow
 from .orders_store import OrdersStore
@@ -33,7 +32,7 @@ from .placement import Placer, V1Placer, V2Placer
 from .schemas import Channel
 from .stock_feed import FeedMetrics, follow_inventory, refresh_marketplace_forever
 from .stock_view import ChannelViews
-from .tracing import flushing, tracer_of, tracing_middleware
+from .tracing import tracer_of
 
 __all__ = ["OrdersSettings", "create_orders_app"]
 
@@ -212,20 +211,13 @@ def create_orders_app(
     api = _Orders(settings, registry, transport, tracer_of(tracer_provider))
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint(registry), methods=["GET"]),
         Route("/orders", api.create_order, methods=["POST"]),
         Route("/orders", api.find_order, methods=["GET"]),
         Route("/orders/{order_id}", api.get_order, methods=["GET"]),
         Route("/orders/{order_id}/cancel", api.cancel_order, methods=["POST"]),
         Route("/stock/{sku}", api.stock, methods=["GET"]),
     ]
-    middleware = [
-        *tracing_middleware(tracer_provider),
-        Middleware(
-            LatencyMiddleware, histogram=request_latency_histogram(registry), service=SERVICE
-        ),
-    ]
-    lifespan = flushing(api.lifespan, tracer_provider)
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-    app.state.registry = registry
-    return app
+    return assemble_app(
+        routes, registry=registry, service=SERVICE, lifespan=api.lifespan,
+        tracer_provider=tracer_provider,
+    )  # fmt: skip

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "FLUSH_TIMEOUT_MS",
+    "Lifespan",
     "UNTRACED_PATHS",
     "ClientCall",
     "TracingMiddleware",
