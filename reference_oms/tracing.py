@@ -38,9 +38,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "FLUSH_TIMEOUT_MS",
-    "Lifespan",
     "UNTRACED_PATHS",
     "ClientCall",
+    "Lifespan",
     "TracingMiddleware",
     "build_tracer_provider",
     "client_span",
