@@ -9,6 +9,8 @@ implement ``OmsAdapter`` (docs/adapters.md); ``ReferenceOmsAdapter`` is the defa
 from __future__ import annotations
 
 import time
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,7 +27,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class HttpCall:
-    """A request a journey sends: ``method`` and ``path`` (relative to the OMS URL)."""
+    """A request a journey sends: ``method`` and ``path`` (relative to the OMS URL, or an
+    absolute URL when the request goes to another node, such as a store)."""
 
     method: str
     path: str
@@ -61,7 +64,7 @@ class OmsAdapter(Protocol):
         self, key: str, channel: str, sku: str, qty: int, location: str | None
     ) -> HttpCall: ...
     def place_outcome(self, status: int, body: dict[str, Any] | None) -> Outcome: ...
-    def cancel_call(self, order_id: str) -> HttpCall: ...
+    def cancel_call(self, order_id: str, channel: str, location: str | None) -> HttpCall: ...
     def cancel_outcome(self, status: int, body: dict[str, Any] | None) -> Outcome: ...
     def stock_check_call(self, sku: str, channel: str) -> HttpCall: ...
     def order_by_key(self, key: str) -> Outcome: ...
@@ -72,26 +75,56 @@ class OmsAdapter(Protocol):
     def list_skus(self) -> list[str]: ...
 
 
+STORE_CHANNEL = "store"
+
+
 def _transport_unknown(status: int) -> bool:
     """Status 0 is a transport failure (timeout, reset); 5xx may have been applied."""
     return status == 0 or status >= 500
 
 
 class ReferenceOmsAdapter:
-    """The embedded reference OMS: orders on one URL, the inventory (truth) on another."""
+    """The embedded reference OMS: orders on one URL, the inventory (truth) on another.
 
-    def __init__(self, orders_url: str, inventory_url: str | None, *, timeout_s: float = 5.0):
+    ``store_urls`` (location -> URL, e.g. ``{"store-1": "http://127.0.0.1:8200"}``): the
+    store nodes. With them the ``store`` channel is sent to a store (a sale to the store
+    picked by its idempotency key, a lookup by its SKU), and the store view is what the
+    stores show; without them the orders URL serves every channel.
+    """
+
+    def __init__(
+        self,
+        orders_url: str,
+        inventory_url: str | None,
+        *,
+        store_urls: Mapping[str, str] | None = None,
+        timeout_s: float = 5.0,
+    ):
         self._orders = httpx.Client(base_url=orders_url, timeout=timeout_s, trust_env=False)
         self._inventory = (
             httpx.Client(base_url=inventory_url, timeout=timeout_s, trust_env=False)
             if inventory_url
             else None
         )
+        self._store_urls = {loc: url.rstrip("/") for loc, url in sorted((store_urls or {}).items())}
+        self._stores = {
+            loc: httpx.Client(base_url=url, timeout=timeout_s, trust_env=False)
+            for loc, url in self._store_urls.items()
+        }
 
     def close(self) -> None:
         self._orders.close()
         if self._inventory is not None:
             self._inventory.close()
+        for client in self._stores.values():
+            client.close()
+
+    def _store_for(self, channel: str, name: str) -> str:
+        """The URL prefix for a ``channel`` request about ``name``: '' (orders) or a store."""
+        if channel != STORE_CHANNEL or not self._store_urls:
+            return ""
+        urls = list(self._store_urls.values())
+        return urls[zlib.crc32(name.encode()) % len(urls)]
 
     # -- requests the journeys send -------------------------------------------------
 
@@ -100,7 +133,7 @@ class ReferenceOmsAdapter:
     ) -> HttpCall:
         body = {"idempotency_key": key, "channel": channel, "location": location,
                 "lines": [{"sku": sku, "qty": qty}]}  # fmt: skip
-        return HttpCall("POST", "/orders", body)
+        return HttpCall("POST", self._store_for(channel, key) + "/orders", body)
 
     def place_outcome(self, status: int, body: dict[str, Any] | None) -> Outcome:
         body = body or {}
@@ -114,8 +147,9 @@ class ReferenceOmsAdapter:
             )
         return Outcome("fail", reason=f"http {status}")
 
-    def cancel_call(self, order_id: str) -> HttpCall:
-        return HttpCall("POST", f"/orders/{order_id}/cancel")
+    def cancel_call(self, order_id: str, channel: str, location: str | None) -> HttpCall:
+        store = self._store_urls.get(location or "", "") if channel == STORE_CHANNEL else ""
+        return HttpCall("POST", f"{store}/orders/{order_id}/cancel")
 
     def cancel_outcome(self, status: int, body: dict[str, Any] | None) -> Outcome:
         if status == 200:
@@ -125,13 +159,13 @@ class ReferenceOmsAdapter:
         return Outcome("fail", reason=f"http {status}")
 
     def stock_check_call(self, sku: str, channel: str) -> HttpCall:
-        return HttpCall("GET", f"/stock/{sku}?channel={channel}")
+        return HttpCall("GET", f"{self._store_for(channel, sku)}/stock/{sku}?channel={channel}")
 
     # -- what probes and the resolution call ------------------------------------------
 
     def order_by_key(self, key: str) -> Outcome:
         """Was the order with this idempotency key applied? (resolving an unknown place)"""
-        resp = self._orders.get("/orders", params={"idempotency_key": key})
+        resp = self._ask_nodes("/orders", {"idempotency_key": key})
         if resp.status_code == 404:
             return Outcome("fail", reason="no such order")
         if resp.status_code != 200:
@@ -146,7 +180,7 @@ class ReferenceOmsAdapter:
 
     def order_cancelled(self, order_id: str) -> Outcome:
         """Was this order cancelled? (resolving an unknown cancel)"""
-        resp = self._orders.get(f"/orders/{order_id}")
+        resp = self._ask_nodes(f"/orders/{order_id}", {})
         if resp.status_code != 200:
             return Outcome("info", order_id, reason=f"http {resp.status_code}")
         status = resp.json().get("status")
@@ -169,9 +203,22 @@ class ReferenceOmsAdapter:
         ]
 
     def read_view(self, sku: str, channel: str) -> list[StockRow]:
-        resp = self._orders.get(f"/stock/{sku}", params={"channel": channel})
-        data = resp.raise_for_status().json()
-        return [StockRow(sku, loc, int(n)) for loc, n in sorted(data["locations"].items())]
+        nodes = list(self._stores.values()) if channel == STORE_CHANNEL and self._stores else []
+        rows: list[StockRow] = []
+        for client in nodes or [self._orders]:
+            resp = client.get(f"/stock/{sku}", params={"channel": channel})
+            data = resp.raise_for_status().json()
+            rows += [StockRow(sku, loc, int(n)) for loc, n in sorted(data["locations"].items())]
+        return rows
+
+    def _ask_nodes(self, path: str, params: dict[str, str]) -> httpx.Response:
+        """GET ``path`` from orders, then from each store while the answer is 404."""
+        resp = self._orders.get(path, params=params)
+        for client in self._stores.values():
+            if resp.status_code != 404:
+                break
+            resp = client.get(path, params=params)
+        return resp
 
     def list_skus(self) -> list[str]:
         if self._inventory is None:

@@ -26,7 +26,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from collectors.drift_model import DriftConfig, Faults, Op, Sku
+from collectors.drift_faults import Faults
+from collectors.drift_model import DriftConfig, Op, Sku
 from collectors.drift_observe import Observer
 from collectors.drift_ops import OpTracker
 from collectors.drift_report import DriftReport, Violation, ViolationLog
@@ -66,7 +67,7 @@ class DriftChecker:
         self.config = config
         self._skus: dict[str, Sku] = {}
         self._log = ViolationLog(config.keep_violations)
-        self._faults = Faults()
+        self._faults = Faults(config.fault_recovery_s)
         flying: dict[str, Op] = {}  # operations in flight, which observations wait for
         self._observer = Observer(config, self._skus, self._log, self._faults, flying)
         self._ops = OpTracker(

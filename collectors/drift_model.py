@@ -20,7 +20,6 @@ __all__ = [
     "Cell",
     "ChannelCursor",
     "DriftConfig",
-    "Faults",
     "Op",
     "Pending",
     "Sku",
@@ -55,6 +54,8 @@ class DriftConfig:
     change): probes are samples, and a SKU probed every 40 s would otherwise report a
     40 s "lag" for a view that caught up in milliseconds. Changes caught up with but
     not timed this closely are counted as ``converged_untimed``.
+    ``fault_recovery_s``: a violation this long after a fault stopped is still
+    attributed to it (the system catching up), as well as to any fault still active.
     """
 
     view_staleness_s: float = 2.0
@@ -64,6 +65,7 @@ class DriftConfig:
     inflight_timeout_s: float = 60.0
     key_memory_s: float = 60.0
     lag_resolution_s: float = 1.0
+    fault_recovery_s: float = 2.0
 
     @property
     def horizon_s(self) -> float:
@@ -293,31 +295,6 @@ def get_sku(skus: dict[str, Sku], name: str) -> Sku:
     if sku is None:
         sku = skus[name] = Sku(name)
     return sku
-
-
-class Faults:
-    """The fault windows open now (``events.jsonl``), by id; a fault never stopped lasts."""
-
-    __slots__ = ("active", "by_id", "records", "seen")
-
-    def __init__(self) -> None:
-        self.records = 0
-        self.by_id: dict[str, str] = {}
-        self.active: tuple[str, ...] = ()  # sorted names; empty: no fault
-        self.seen: set[str] = set()
-
-    def event(self, record: Record) -> None:
-        self.records += 1
-        kind = record.get("type")
-        if kind == "fault_started":
-            name = str(record["fault"])
-            self.by_id[str(record["id"])] = name
-            self.seen.add(name)
-        elif kind == "fault_stopped":
-            self.by_id.pop(str(record["id"]), None)
-        else:
-            return
-        self.active = tuple(sorted(set(self.by_id.values())))
 
 
 class Op:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from collectors.drift_faults import Faults
 from collectors.drift_model import (
     Cell,
     ChannelCursor,
     DriftConfig,
-    Faults,
     Op,
     Pending,
     Sku,
@@ -92,11 +92,11 @@ class Observer:
         if bounds is None:  # no baseline, or a probe slower than the history held
             self.unjudged += 1
             return
-        self._wait(Pending(cell, channel, value, bounds, t, self._faults.active))
+        self._wait(Pending(cell, channel, value, bounds, t, self._faults.at(t)))
 
     def _truth_checks(self, record: Record, cell: Cell, value: int, t: float) -> None:
         """Checks that need no interval: negative stock, on hand = available + held."""
-        faults = self._faults.active
+        faults = self._faults.at(t)
         if value < 0:
             self.negative += 1
             self._log.add(

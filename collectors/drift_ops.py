@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from collectors.drift_faults import Faults
 from collectors.drift_keys import FIRST_DUPLICATE, NEW, REPLAY, KeyMemory
-from collectors.drift_model import Cell, DriftConfig, Faults, Op, Pending, Sku, get_sku
+from collectors.drift_model import Cell, DriftConfig, Op, Pending, Sku, get_sku
 from collectors.drift_report import ViolationLog
 from collectors.drift_tally import MAX_DUPLICATE_EXAMPLES, UNKNOWN_COUNTS
 
@@ -272,7 +273,7 @@ class OpTracker:
     def _oversold(self, cell: Cell, t: float, op: Op) -> None:
         """A new low of confirmed stock below zero: units were sold that did not exist."""
         self._log.add(
-            "oversell", self._faults.active, t, cell.sku.name, cell.location,
+            "oversell", self._faults.at(t), t, cell.sku.name, cell.location,
             observed=cell.base + cell.conf if cell.base is not None else None,
             bounds=(0, None), op=op.id,
         )  # fmt: skip
@@ -292,7 +293,7 @@ class OpTracker:
             if bound >= op.qty:
                 self.false_sold_out += 1
                 self._log.add(
-                    "undersell", self._faults.active, t, op.sku.name, cell.location,
+                    "undersell", self._faults.at(t), t, op.sku.name, cell.location,
                     observed=op.qty, bounds=(bound, None), op=op.id,
                 )  # fmt: skip
                 return
@@ -308,7 +309,7 @@ class OpTracker:
                     {"key": op.key, "order_ids": ids, "t": t, "sku": op.sku.name}
                 )
         self._log.add(
-            "duplicate", self._faults.active, t, op.sku.name, cell.location,
+            "duplicate", self._faults.at(t), t, op.sku.name, cell.location,
             observed=len(ids), bounds=(None, 1), op=op.id,
         )  # fmt: skip
 

@@ -25,6 +25,7 @@ __all__ = [
     "LagStats",
     "Violation",
     "ViolationLog",
+    "fault_set_key",
 ]
 
 KINDS = (
@@ -73,6 +74,7 @@ class ViolationLog:
         self.total = 0
         self.by_kind: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.by_fault: dict[str, dict[str, int]] = {}
+        self.by_fault_set: dict[str, dict[str, int]] = {}  # "a+b" (all active) -> kind -> n
 
     def add(
         self,
@@ -92,6 +94,8 @@ class ViolationLog:
         for name in faults or (NO_FAULT,):
             per_kind = self.by_fault.setdefault(name, {})
             per_kind[kind] = per_kind.get(kind, 0) + 1
+        per_kind = self.by_fault_set.setdefault(fault_set_key(faults), {})
+        per_kind[kind] = per_kind.get(kind, 0) + 1
         if len(self.kept) < self.keep:
             lo, hi = bounds
             self.kept.append(
@@ -103,11 +107,18 @@ class ViolationLog:
         self.total += other.total
         for kind, count in other.by_kind.items():
             self.by_kind[kind] = self.by_kind.get(kind, 0) + count
-        for name, kinds in other.by_fault.items():
-            mine = self.by_fault.setdefault(name, {})
-            for kind, count in kinds.items():
-                mine[kind] = mine.get(kind, 0) + count
+        for mine_all, theirs in ((self.by_fault, other.by_fault),
+                                 (self.by_fault_set, other.by_fault_set)):  # fmt: skip
+            for name, kinds in theirs.items():
+                mine = mine_all.setdefault(name, {})
+                for kind, count in kinds.items():
+                    mine[kind] = mine.get(kind, 0) + count
         self.kept = sorted(self.kept + other.kept, key=_when)[: self.keep]
+
+
+def fault_set_key(faults: tuple[str, ...]) -> str:
+    """The faults active together, as one key: ``network-cut+store-offline``, or ``none``."""
+    return "+".join(faults) if faults else NO_FAULT
 
 
 def _when(violation: Violation) -> float:
@@ -224,6 +235,7 @@ class DriftReport:
     violations_total: int
     violations_by_kind: Mapping[str, int]
     violations_by_fault: Mapping[str, Mapping[str, int]]
+    violations_by_fault_set: Mapping[str, Mapping[str, int]]
     violations: tuple[Violation, ...]
     records: Mapping[str, int]
     skipped_records: int
@@ -271,6 +283,9 @@ class DriftReport:
             lag=asdict(self.lag),
             violations_by_kind=dict(self.violations_by_kind),
             violations_by_fault={k: dict(v) for k, v in sorted(self.violations_by_fault.items())},
+            violations_by_fault_set={
+                k: dict(v) for k, v in sorted(self.violations_by_fault_set.items())
+            },
             violations=[violation.to_dict() for violation in self.violations],
             records=dict(self.records),
         )
@@ -293,6 +308,7 @@ class DriftReport:
             lag_s={50: lag.p50_s, 95: lag.p95_s, 99: lag.p99_s, 100: lag.worst_s},
             never_converged=lag.never_converged,
             violations_by_fault=self.violations_by_fault,
+            violations_by_fault_set=self.violations_by_fault_set,
         )
 
 

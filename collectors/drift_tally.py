@@ -140,6 +140,7 @@ class DriftTally:
             violations_total=log.total,
             violations_by_kind=dict(log.by_kind),
             violations_by_fault={name: dict(kinds) for name, kinds in log.by_fault.items()},
+            violations_by_fault_set={k: dict(kinds) for k, kinds in log.by_fault_set.items()},
             violations=tuple(log.kept),
             records=dict(self.records),
             skipped_records=self.skipped,

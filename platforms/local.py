@@ -1,16 +1,18 @@
 """The local platform: the embedded reference OMS as supervised processes on 127.0.0.1.
 
-One inventory process and N orders replicas sharing a public port (SO_REUSEPORT), each
-with its own admin port, logs (``inventory.log``, ``orders-N.log``) and SQLite files in
-the work directory. With ``OmsConfig.fault_proxy`` the replicas reach inventory through
-a supervised fault proxy (``faultproxy-orders-inventory``), see :meth:`fault_proxies`.
+One inventory process, N orders replicas sharing a public port (SO_REUSEPORT), each
+with its own admin port, and ``OmsConfig.stores`` store nodes (``store-N``, each on its
+own port); logs (``inventory.log``, ``orders-N.log``, ``store-N.log``) and SQLite files
+in the work directory. With ``OmsConfig.fault_proxy`` the replicas and each store reach
+inventory through supervised fault proxies (``faultproxy-orders-inventory``,
+``faultproxy-store-1-inventory``), see :meth:`fault_proxies`.
 A supervisor thread restarts whatever exits, like a ReplicaSet;
 ``deploy`` and ``rollback`` do a rolling replace. ``reference_oms`` is never imported:
 it is started by module name, as a real OMS would be started from its image.
 
 Events passed to ``on_event`` (``replica`` is ``inventory`` or ``orders-N``)::
 
-    platform_started   version, replicas, base_url, inventory_url, fault_proxies
+    platform_started   version, replicas, base_url, inventory_url, store_urls, fault_proxies
     replica_killed     replica, pid, signal        (kill_replica, before the signal)
     replica_exited     replica, code, restart_in_s
     replica_restarted  replica, restarts, pid, version
@@ -31,22 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from platforms.oms import (
-    FAULT_LINK,
-    HOST,
-    OmsConfig,
-    fault_proxy_argv,
-    inventory_argv,
-    orders_argv,
-)
-from platforms.processes import ChildProcess, Spawner, free_port, stop_all, wait_healthy
+from platforms.local_layout import PROXY_PREFIX, Layout
+from platforms.oms import HOST, OmsConfig
+from platforms.processes import ChildProcess, Spawner, stop_all, wait_healthy
 from platforms.supervisor import Backoff, Event, Supervised, Supervisor
 from slo.errors import InfraError, RevertError, UsageError
 
 __all__ = ["LocalPlatform", "OmsConfig", "ReplicaInfo"]
-
-_INVENTORY = "inventory"
-_PROXY = "faultproxy-"
 
 _Unit = Supervised[ChildProcess]
 
@@ -98,15 +91,13 @@ class LocalPlatform:
         self._state = "new"
         self._revisions = [config.version]
         self._rolled_back_to: str | None = None
-        self._ports: set[int] = set()
-        self._public_port = 0
-        self._inventory_port = 0
-        self._proxy_port = 0
-        self._units: list[_Unit] = []
+        self._layout = Layout(config, Path(work_dir))
+        self._units: list[_Unit] = []  # inventory, then the orders replicas
         self._proxies: list[_Unit] = []
+        self._stores: list[_Unit] = []
         self._spawner = Spawner()
         self._supervisor: Supervisor[ChildProcess] = Supervisor(
-            lambda: [*self._units, *self._proxies],
+            lambda: [*self._units, *self._proxies, *self._stores],
             lock=self._lock,
             clock=clock,
             spawn=self._respawn,
@@ -118,7 +109,7 @@ class LocalPlatform:
     # -- lifecycle -------------------------------------------------------------
 
     def start(self, timeout_s: float = 30) -> None:
-        """Start inventory, then the replicas, wait until all are healthy, then supervise.
+        """Start inventory, proxies, replicas and stores; wait until healthy; supervise.
 
         Raises InfraError with the failing process's last log lines, after stopping
         everything already started.
@@ -132,19 +123,23 @@ class LocalPlatform:
         self._spawner.start()
         atexit.register(self.stop)
         try:
-            self._public_port = self._config.port or free_port(self._ports)
-            self._ports.add(self._public_port)
-            self._inventory_port = free_port(self._ports)
-            inventory = self._add_unit(self._inventory_child(), "")
+            layout = self._layout
+            layout.allocate()
+            inventory = self._add_unit(layout.inventory(), "")
             self._await(inventory.child, deadline, timeout_s)
-            if self._config.fault_proxy:
-                proxy = self._add_unit(self._proxy_child(), "", self._proxies)
+            for proxy in [
+                self._add_unit(layout.proxy(ln), "", self._proxies) for ln in layout.links
+            ]:
                 self._await(proxy.child, deadline, timeout_s)
             replicas = [
-                self._add_unit(self._orders_child(i), self.revision)
+                self._add_unit(layout.orders(i, self.revision), self.revision)
                 for i in range(1, self._config.replicas + 1)
             ]
-            for unit in replicas:
+            stores = [
+                self._add_unit(layout.store(location), "", self._stores)
+                for location in layout.store_locations
+            ]
+            for unit in [*replicas, *stores]:
                 self._await(unit.child, deadline, timeout_s)
             self._supervisor.start()
             self._emit(
@@ -154,6 +149,7 @@ class LocalPlatform:
                     "replicas": self._config.replicas,
                     "base_url": self.base_url,
                     "inventory_url": self.inventory_url,
+                    "store_urls": self.store_urls(),
                     "fault_proxies": self.fault_proxies(),
                 }
             )
@@ -187,12 +183,12 @@ class LocalPlatform:
     @property
     def base_url(self) -> str:
         """Public orders URL, shared by every replica."""
-        return f"http://{HOST}:{self._started(self._public_port)}"
+        return f"http://{HOST}:{self._started(self._layout.public_port)}"
 
     @property
     def inventory_url(self) -> str:
         """URL of the inventory service."""
-        return f"http://{HOST}:{self._started(self._inventory_port)}"
+        return f"http://{HOST}:{self._started(self._layout.inventory_port)}"
 
     @property
     def revision(self) -> str:
@@ -220,20 +216,28 @@ class LocalPlatform:
                 for unit in self._units[1:]
             ]
 
-    def metrics_targets(self) -> list[str]:
-        """``127.0.0.1:port`` of inventory and of each replica's admin port, for scraping."""
+    def store_urls(self) -> dict[str, str]:
+        """Store location (``store-1``) to its store node's URL; {} without stores."""
         with self._lock:
-            return [f"{HOST}:{unit.child.port}" for unit in self._units]
+            return {unit.child.name: unit.child.origin for unit in self._stores}
+
+    def metrics_targets(self) -> list[str]:
+        """``127.0.0.1:port`` of inventory, each replica's admin port and each store."""
+        with self._lock:
+            return [f"{HOST}:{unit.child.port}" for unit in [*self._units, *self._stores]]
 
     def fault_proxies(self) -> dict[str, str]:
         """Link name (``orders-inventory``) to its fault proxy's control URL; {} if none."""
         with self._lock:
-            return {u.child.name.removeprefix(_PROXY): u.child.origin for u in self._proxies}
+            return {u.child.name.removeprefix(PROXY_PREFIX): u.child.origin for u in self._proxies}
 
     # -- chaos and rollout -----------------------------------------------------
 
     def kill_replica(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to a replica (``inventory``, a fault proxy); the supervisor restarts it."""
+        """Send ``sig`` to a process (a replica, ``inventory``, a store, a fault proxy).
+
+        The supervisor restarts it.
+        """
         self._check_supervisor()
         with self._lock:
             unit = self._unit(name)
@@ -308,7 +312,7 @@ class LocalPlatform:
                 self._require_running()
                 unit.version = version
                 child = unit.child
-                child.argv = self._orders_argv(self._replica_id(unit), version, child.port)
+                child.argv = self._layout.orders_argv(self._replica_id(unit), version, child.port)
                 self._spawn(child)
                 unit.reset(self._clock(), self._backoff)
             self._await(unit.child, deadline, timeout_s)
@@ -320,7 +324,7 @@ class LocalPlatform:
         """Stop the supervisor and every child; safe to call more than once."""
         with self._lock:
             self._state = "stopped"
-            units = [*self._units, *self._proxies]
+            units = [*self._units, *self._proxies, *self._stores]
             for unit in units:
                 unit.managed = False
             procs = [u.child.proc for u in units if u.child.proc is not None]
@@ -362,7 +366,7 @@ class LocalPlatform:
         unit.child.spawn(self._spawner)
 
     def _unit(self, name: str) -> _Unit:
-        units = [*self._units, *self._proxies]
+        units = [*self._units, *self._proxies, *self._stores]
         for unit in units:
             if unit.child.name == name:
                 return unit
@@ -371,48 +375,6 @@ class LocalPlatform:
 
     def _replica_id(self, unit: _Unit) -> int:
         return int(unit.child.name.rsplit("-", 1)[1])
-
-    def _inventory_child(self) -> ChildProcess:
-        db = self._work_dir / "inventory.db"
-        traces = self._traces_file(_INVENTORY)
-        argv = inventory_argv(self._config, port=self._inventory_port, db=db, traces_file=traces)
-        return self._child(_INVENTORY, argv, self._inventory_port)
-
-    def _proxy_child(self) -> ChildProcess:
-        self._proxy_port = free_port(self._ports)
-        control_port = free_port(self._ports)
-        argv = fault_proxy_argv(
-            link=FAULT_LINK,
-            listen_port=self._proxy_port,
-            upstream_port=self._inventory_port,
-            control_port=control_port,
-        )
-        return self._child(_PROXY + FAULT_LINK, argv, control_port)
-
-    def _orders_child(self, replica_id: int) -> ChildProcess:
-        admin_port = free_port(self._ports)
-        argv = self._orders_argv(replica_id, self.revision, admin_port)
-        return self._child(f"orders-{replica_id}", argv, admin_port)
-
-    def _orders_argv(self, replica_id: int, version: str, admin_port: int) -> list[str]:
-        proxy = self._proxy_port  # orders reach inventory through the fault proxy, if any
-        return orders_argv(
-            self._config,
-            port=self._public_port,
-            admin_port=admin_port,
-            inventory_url=f"http://{HOST}:{proxy}" if proxy else self.inventory_url,
-            db=self._work_dir / "orders.db",
-            version=version,
-            replica_id=replica_id,
-            traces_file=self._traces_file(f"orders-{replica_id}"),
-        )
-
-    def _traces_file(self, name: str) -> Path | None:
-        traces_dir = self._config.traces_dir
-        return None if traces_dir is None else Path(traces_dir) / f"{name}.jsonl"
-
-    def _child(self, name: str, argv: list[str], port: int) -> ChildProcess:
-        return ChildProcess(name, argv, log_path=self._work_dir / f"{name}.log", port=port)
 
     def _emit(self, event: Event) -> None:
         if self._on_event is not None:

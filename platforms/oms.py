@@ -9,13 +9,27 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FAULT_LINK", "HOST", "OmsConfig", "fault_proxy_argv", "inventory_argv", "orders_argv"]
+__all__ = [
+    "FAULT_LINK",
+    "HOST",
+    "OmsConfig",
+    "fault_proxy_argv",
+    "inventory_argv",
+    "orders_argv",
+    "store_argv",
+    "store_link",
+]
 
 HOST = "127.0.0.1"
 """Every process of the local platform listens here only."""
 
 FAULT_LINK = "orders-inventory"
 """The link a fault proxy sits on: orders replicas reach inventory through it."""
+
+
+def store_link(location: str) -> str:
+    """The link a store node reaches inventory over (``store-1-inventory``)."""
+    return f"{location}-inventory"
 
 
 @dataclass(frozen=True)
@@ -26,7 +40,10 @@ class OmsConfig:
     ``python -m`` runs (tests swap in a stand-in). With ``traces_dir`` each process
     appends its spans to ``<traces_dir>/<process name>.jsonl`` (OTLP-JSON lines).
     With ``fault_proxy`` the orders replicas reach inventory through a fault proxy
-    (``platforms.faultproxy``), where latency and network faults can be injected.
+    (``platforms.faultproxy``), where latency and network faults can be injected,
+    and each store node over its own proxied link. ``stores`` store nodes
+    (``store-1`` ...) sell the ``store`` channel from their own location; with
+    ``ship_from_store`` the online channels may sell store stock too.
     """
 
     version: str = "v1"
@@ -41,6 +58,8 @@ class OmsConfig:
     port: int | None = None
     traces_dir: Path | None = None
     fault_proxy: bool = False
+    stores: int = 0
+    ship_from_store: bool = False
 
 
 def _traces_flag(traces_file: Path | None) -> list[str]:
@@ -57,6 +76,7 @@ def inventory_argv(
         *("--skus", str(config.skus), "--locations", str(config.locations)),
         *("--seed", str(config.seed)),
         *("--min-stock", str(config.min_stock), "--max-stock", str(config.max_stock)),
+        *(["--stores", str(config.stores)] if config.stores else []),
         *_traces_flag(traces_file),
     ]
 
@@ -78,6 +98,25 @@ def orders_argv(
         *("--host", HOST, "--port", str(port), "--admin-port", str(admin_port)),
         *("--inventory-url", inventory_url, "--db", str(db)),
         *("--version", version, "--replica-id", str(replica_id)),
+        *(["--ship-from-store"] if config.ship_from_store else []),
+        *_traces_flag(traces_file),
+    ]
+
+
+def store_argv(
+    config: OmsConfig,
+    *,
+    port: int,
+    location: str,
+    inventory_url: str,
+    db: Path,
+    traces_file: Path | None = None,
+) -> list[str]:
+    """Command line of the store node selling ``location`` (``store-N``)."""
+    return [
+        *(config.python, "-m", config.module, "store"),
+        *("--host", HOST, "--port", str(port), "--location", location),
+        *("--inventory-url", inventory_url, "--db", str(db)),
         *_traces_flag(traces_file),
     ]
 

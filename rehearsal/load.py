@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from collectors.rundir import RunDir
 from platforms.processes import die_with_parent_hook
@@ -27,6 +27,7 @@ def run_load_process(
     duration_s: float,
     processes: int = 1,
     truth_url: str | None = None,
+    store_urls: Mapping[str, str] | None = None,
     grace_s: float = GRACE_S,
     on_tick: Callable[[float], None] = lambda _elapsed: None,
 ) -> None:
@@ -35,7 +36,9 @@ def run_load_process(
     ``on_tick`` gets the elapsed seconds a few times a second (progress display).
     Ctrl-C stops the flood cleanly: the child gets SIGTERM, flushes, and exits.
     """
-    command = locust_command(run, host, processes=processes, truth_url=truth_url)
+    command = locust_command(
+        run, host, processes=processes, truth_url=truth_url, store_urls=store_urls
+    )
     with run.file(LOAD_LOG).open("ab") as log:
         # The flood must not outlive a rehearsal that was killed (SIGKILL included).
         child = subprocess.Popen(
@@ -61,7 +64,12 @@ def run_load_process(
 
 
 def locust_command(
-    run: RunDir, host: str, *, processes: int = 1, truth_url: str | None = None
+    run: RunDir,
+    host: str,
+    *,
+    processes: int = 1,
+    truth_url: str | None = None,
+    store_urls: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Locust, headless, running our locustfile into ``run`` (``processes`` > 1 forks workers)."""
     spec = importlib.util.find_spec("scenarios.locustfile")  # located, not imported
@@ -76,6 +84,8 @@ def locust_command(
         command += ["--processes", str(processes)]
     if truth_url:
         command += ["--truth-url", truth_url]
+    if store_urls:
+        command += ["--store-urls", ",".join(f"{loc}={url}" for loc, url in store_urls.items())]
     return command
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ class _Target:
     revision: str | None
     truth_url: str | None = None
     chaos_handle: Path | None = None  # the local platform's handle for chaos children
+    store_urls: Mapping[str, str] = field(default_factory=dict)  # location -> store node
 
 
 def git_sha() -> str | None:
@@ -72,7 +74,9 @@ def _target_up(plan: Plan, run: RunDir, events: EventLog) -> Iterator[_Target]:
         min_stock=target.catalog.min_stock,
         max_stock=target.catalog.max_stock,
         traces_dir=run.file("traces"),
-        fault_proxy=True,  # orders → inventory through a proxy, for network faults
+        fault_proxy=True,  # orders and stores → inventory through proxies, for network faults
+        stores=target.stores,
+        ship_from_store=target.ship_from_store,
     )
 
     def on_event(event: dict[str, Any]) -> None:
@@ -83,11 +87,15 @@ def _target_up(plan: Plan, run: RunDir, events: EventLog) -> Iterator[_Target]:
         events.emit(
             "target_ready", url=platform.base_url, kind="embedded", revision=platform.revision
         )
+        target_up = partial(
+            _Target, platform.base_url, platform.revision, platform.inventory_url,
+            store_urls=platform.store_urls(),
+        )  # fmt: skip
         if not plan.chaos:
-            yield _Target(platform.base_url, platform.revision, platform.inventory_url)
+            yield target_up()
             return
         with local_chaos(platform, run, events) as handle:
-            yield _Target(platform.base_url, platform.revision, platform.inventory_url, handle)
+            yield target_up(chaos_handle=handle)
 
 
 def rehearse(
@@ -114,6 +122,7 @@ def rehearse(
                     duration_s=duration,
                     processes=processes,
                     truth_url=target.truth_url,
+                    store_urls=target.store_urls,
                     grace_s=GRACE_S + plan.target.probes.settle_timeout_s,
                     on_tick=lambda elapsed: progress(elapsed, duration) if progress else None,
                 )

@@ -120,10 +120,16 @@ class JourneyRunner:
         fields.update(location=placed.location)
         op = self.ledger.invoke("cancel", order_id=placed.order_id, **fields)
         status, body = self._call(
-            self.adapter.cancel_call(placed.order_id), ENDPOINT_CANCEL_ORDER, _OK_CANCEL, None
+            self.adapter.cancel_call(placed.order_id, plan.channel, placed.location),
+            ENDPOINT_CANCEL_ORDER,
+            _OK_CANCEL,
+            None,
         )
         cancelled = self.adapter.cancel_outcome(status, body)
         self.ledger.complete(op, cancelled.phase, reason=cancelled.reason)
+
+    def _url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base_url + path
 
     def _call(
         self, call: HttpCall, endpoint: str, ok: tuple[int, ...] | range, intended: float | None
@@ -131,7 +137,7 @@ class JourneyRunner:
         """Send ``call``; record it; return (status, JSON body or None). Status 0: no answer."""
         headers = dict(self.headers)
         span = (
-            self.tracer.start(endpoint, call.method, self.base_url + call.path, headers)
+            self.tracer.start(endpoint, call.method, self._url(call.path), headers)
             if self.tracer
             else None
         )

@@ -52,6 +52,10 @@ def _arguments(parser: Any) -> None:
     group.add_argument("--plan", default="peak.yaml", help="plan file, when no --run-dir is given")
     group.add_argument("--truth-url", default="", help="the OMS's source of truth (inventory)")
     group.add_argument(
+        "--store-urls", default="",
+        help="store nodes serving the store channel: store-1=http://127.0.0.1:8200,...",
+    )  # fmt: skip
+    group.add_argument(
         "--metrics-port", type=int, default=0,
         help="serve live metrics on 127.0.0.1:PORT (0: a free port, -1: off)",
     )  # fmt: skip
@@ -142,7 +146,19 @@ def _stock_watch(session: LoadSession, environment: Environment) -> StockWatch:
 def _adapter(session: LoadSession, environment: Environment) -> OmsAdapter:
     options = environment.parsed_options
     truth_url = (getattr(options, "truth_url", "") or session.plan.target.truth_url) or None
-    return session.adapter(environment.host or "", truth_url)
+    stores = parse_store_urls(getattr(options, "store_urls", "") or "")
+    return session.adapter(environment.host or "", truth_url, stores)
+
+
+def parse_store_urls(text: str) -> dict[str, str]:
+    """``store-1=http://127.0.0.1:8200,store-2=...`` as a mapping (empty text: none)."""
+    urls: dict[str, str] = {}
+    for term in filter(None, (part.strip() for part in text.split(","))):
+        location, sep, url = term.partition("=")
+        if not sep or not location.strip() or not url.strip():
+            raise SystemExit(f"--store-urls: expected location=URL, got {term!r}")
+        urls[location.strip()] = url.strip()
+    return urls
 
 
 @events.test_stop.add_listener

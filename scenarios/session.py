@@ -12,7 +12,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,10 +108,12 @@ class LoadSession:
         for record in shipped.get("ledger", ()):
             self.ledger_sink(record)
 
-    def adapter(self, host: str, truth_url: str | None) -> ReferenceOmsAdapter:
-        """The target adapter for probes and resolution (one per process)."""
+    def adapter(
+        self, host: str, truth_url: str | None, store_urls: Mapping[str, str] | None = None
+    ) -> ReferenceOmsAdapter:
+        """The target adapter (one per process): journeys, probes and resolution share it."""
         if self._adapter is None:
-            self._adapter = ReferenceOmsAdapter(host, truth_url)
+            self._adapter = ReferenceOmsAdapter(host, truth_url, store_urls=store_urls)
         return self._adapter
 
     def serve_metrics(self, port: int) -> str | None:

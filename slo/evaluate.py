@@ -113,21 +113,38 @@ def _drift(objective: DriftObjectives, stats: RunStats) -> Evaluation:
             result.passed(units, sentence) if units <= threshold else result.failed(units, sentence)
         )
     if isinstance(objective, DriftObjective):
-        outside = drift.truth_outside_interval + drift.views_outside_interval
-        sentence = (
-            f"{outside} stock observations outside the expected interval "
-            f"({drift.truth_outside_interval} of {drift.truth_observations} truth, "
-            f"{drift.views_outside_interval} of {drift.view_observations} views), "
-            f"max {objective.max_count}"
-        )
-        return (
-            result.passed(outside, sentence)
-            if outside <= threshold
-            else result.failed(outside, sentence)
-        )
+        return _outside_interval(objective, drift, result)
     if isinstance(objective, UndersellObjective):
         return _undersell(objective, drift, result)
     return _convergence(objective, drift, result)
+
+
+_OUTSIDE_KINDS = ("truth_outside_interval", "view_outside_interval")
+
+
+def _outside_interval(objective: DriftObjective, drift: DriftStats, result: _Result) -> Evaluation:
+    outside = drift.truth_outside_interval + drift.views_outside_interval
+    tolerated = 0
+    if objective.tolerate:
+        allowed = set(objective.tolerate)
+        tolerated = sum(
+            kinds.get(kind, 0)
+            for key, kinds in drift.violations_by_fault_set.items()
+            if key != "none" and set(key.split("+")) <= allowed
+            for kind in _OUTSIDE_KINDS
+        )
+    counted = outside - tolerated
+    sentence = (
+        f"{counted} stock observations outside the expected interval "
+        f"({drift.truth_outside_interval} of {drift.truth_observations} truth, "
+        f"{drift.views_outside_interval} of {drift.view_observations} views"
+    )
+    if objective.tolerate:
+        sentence += f"; {tolerated} during {', '.join(objective.tolerate)} tolerated"
+    sentence += f"), max {objective.max_count}"
+    if counted <= objective.max_count:
+        return result.passed(counted, sentence)
+    return result.failed(counted, sentence)
 
 
 def _undersell(objective: UndersellObjective, drift: DriftStats, result: _Result) -> Evaluation:

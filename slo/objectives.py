@@ -93,10 +93,16 @@ class OversellObjective(_ObjectiveBase):
 
 class DriftObjective(_ObjectiveBase):
     """Stock observations (truth, and views beyond their staleness allowance) outside the
-    expected interval must be at most ``max`` (normally 0)."""
+    expected interval must be at most ``max`` (normally 0).
+
+    ``tolerate`` names faults (experiments) whose drift is by design: an observation
+    blamed only on those (during the fault or its recovery) is reported, not counted.
+    A store offline is the case: its sales reach the truth when it reconnects.
+    """
 
     kind: Literal["drift_outside_interval"] = "drift_outside_interval"
     max_count: int = Field(default=0, ge=0, validation_alias="max", serialization_alias="max")
+    tolerate: tuple[str, ...] = ()
 
 
 class ConvergenceLagObjective(_ObjectiveBase):

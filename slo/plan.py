@@ -12,7 +12,6 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final, Literal, Self
-from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -28,6 +27,7 @@ from slo.objectives import (
     Slos,
     ThroughputObjective,
 )
+from slo.target import Catalog, Probes, Target
 
 __all__ = [
     "API_VERSION",
@@ -64,89 +64,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _NAME_RULE = "use letters, digits, '.', '-' and '_' (at most 63), starting with a letter or digit"
 _K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _K8S_RULE = "use a Kubernetes name: lowercase letters, digits and '-', at most 63"
-
-
-class Catalog(PlanModel):
-    """The synthetic SKU catalog seeded into the target before the load starts."""
-
-    skus: int = Field(default=200, ge=1)
-    locations: int = Field(default=2, ge=1, le=50)
-    seed: int = 42
-    min_stock: int = Field(default=20, ge=0)
-    max_stock: int = Field(default=200, ge=0)
-
-    @model_validator(mode="after")
-    def _check_stock_range(self) -> Self:
-        if self.min_stock > self.max_stock:
-            message = f"minStock ({self.min_stock}) must not exceed maxStock ({self.max_stock})"
-            raise_issues("Catalog", [(("minStock",), message, self.min_stock)])
-        return self
-
-
-class Probes(PlanModel):
-    """Stock probes: how often the source of truth and the channel views are read."""
-
-    rate: float = Field(default=10.0, gt=0, le=1000)
-    """SKUs probed per second (truth plus every channel view of each)."""
-    hot_skus: int = Field(default=10, ge=0)
-    """Hottest SKUs probed every other time; the rest of the catalog rotates."""
-    settle_timeout_s: Seconds = Field(
-        default=15.0, gt=0, validation_alias="settleTimeout", serialization_alias="settleTimeout"
-    )
-    view_staleness_s: Seconds = Field(
-        default=2.0, ge=0, validation_alias="viewStaleness", serialization_alias="viewStaleness"
-    )
-    """How far behind the truth a channel view may be before it counts as drift."""
-
-
-class Target(PlanModel):
-    """The OMS under test: the embedded reference OMS, or one reached by URL."""
-
-    kind: Literal["embedded", "url"] = "embedded"
-    oms_version: Literal["v1", "v2"] = "v1"
-    replicas: int = Field(default=2, ge=1, le=16)
-    base_url: str | None = None
-    allow_hosts: tuple[str, ...] = Field(default=("127.0.0.1", "localhost"), min_length=1)
-    catalog: Catalog = Catalog()
-    probes: Probes = Probes()
-    truth_url: str | None = None
-    """The inventory (source of truth) of a ``kind: url`` target, for stock probes."""
-
-    @model_validator(mode="after")
-    def _check_base_url(self) -> Self:
-        problem = _base_url_problem(self.kind, self.base_url, self.allow_hosts)
-        if problem:
-            raise_issues("Target", [(("baseUrl",), problem, self.base_url)])
-        if self.truth_url is not None:
-            problem = _base_url_problem("url", self.truth_url, self.allow_hosts)
-            if self.kind == "embedded":
-                problem = "only allowed with kind: url (embedded knows its inventory)"
-            if problem:
-                raise_issues("Target", [(("truthUrl",), problem, self.truth_url)])
-        return self
-
-
-def _base_url_problem(kind: str, base_url: str | None, allow_hosts: tuple[str, ...]) -> str | None:
-    if kind == "embedded":
-        return None if base_url is None else "only allowed with kind: url (embedded picks its own)"
-    if base_url is None:
-        return "missing required field (needed with kind: url)"
-    host = _http_host(base_url)
-    if host is None:
-        return f"invalid URL {base_url!r}: expected http(s)://host[:port]"
-    if host not in {allowed.lower() for allowed in allow_hosts}:
-        return f"host {host!r} is not in allowHosts ({', '.join(allow_hosts)})"
-    return None
-
-
-def _http_host(url: str) -> str | None:
-    """The host of an http(s) URL, or ``None`` if it is not a usable one."""
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError for a bad port
-    except ValueError:
-        return None
-    return parts.hostname if parts.scheme in ("http", "https") and parts.hostname else None
 
 
 class Platform(PlanModel):
@@ -316,10 +233,17 @@ class Plan(PlanModel):
     @model_validator(mode="after")
     def _check_chaos_in_window(self) -> Self:
         end = self.load.duration_s
-        problems = [
+        problems: list[tuple[tuple[str | int, ...], str, object]] = [
             (("chaos", index, "offset"), _late_step_message(step.offset_s, end), step.offset_s)
             for index, step in enumerate(self.chaos)
             if step.offset_s >= end
+        ]
+        problems += [
+            (("chaos", index, "experiment"), _NEEDS_A_STORE, step.experiment)
+            for index, step in enumerate(self.chaos)
+            if step.experiment == STORE_OFFLINE
+            and self.target.kind == "embedded"
+            and self.target.stores == 0
         ]
         if problems:
             raise_issues("Plan", problems)
@@ -331,6 +255,12 @@ class Plan(PlanModel):
             message = "scenario url needs target.kind: url (the URL to flood)"
             raise_issues("Plan", [(("load", "scenario"), message, self.load.scenario)])
         return self
+
+
+STORE_OFFLINE: Final = "store-offline"
+_NEEDS_A_STORE = (
+    f"{STORE_OFFLINE!r} cuts store-1's link to inventory: set target.stores to 1 or more"
+)
 
 
 def _late_step_message(offset_s: float, end_s: float) -> str:

@@ -81,6 +81,8 @@ class DriftStats:
     lag_s: Mapping[int, float | None]
     never_converged: int
     violations_by_fault: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    violations_by_fault_set: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Violations by the set of faults blamed together (``a+b``; ``none``), then by kind."""
 
 
 @dataclass(frozen=True)

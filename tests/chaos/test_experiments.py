@@ -20,7 +20,14 @@ from slo.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAOS = Path(sys.executable).parent / "chaos"
-NAMES = ["kill-replica", "network-cut", "network-flaky", "network-slow", "zone-loss"]
+NAMES = [
+    "kill-replica",
+    "network-cut",
+    "network-flaky",
+    "network-slow",
+    "store-offline",
+    "zone-loss",
+]
 CONFIG_KEYS = {
     "peakops_platform", "peakops_state_file", "peakops_control_urls", "peakops_namespace",
     "peakops_selector", "peakops_allowed_namespaces", "peakops_max_targets",

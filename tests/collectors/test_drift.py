@@ -319,12 +319,31 @@ CASES: list[tuple[str, Callable[[], History], dict[str, Any]]] = [
         {"unknown_ops": 1, "unknown.place.never_completed": 1, "truth_outside_interval": 0},
     ),
     (
-        "a violation inside a fault window names the fault; outside it, none",
-        lambda: History(A_L1=5).fault(5.0, 7.0, "kill-replica").truth(6.0, 3).truth(8.0, 3),
+        "a violation inside a fault window names the fault; after its recovery, none",
+        lambda: History(A_L1=5).fault(5.0, 7.0, "kill-replica").truth(6.0, 3).truth(9.5, 3),
         {
             "violations_by_fault": {
                 "kill-replica": {"truth_outside_interval": 1},
                 "none": {"truth_outside_interval": 1},
+            }
+        },
+    ),
+    (
+        "a violation within the 2 s recovery after a fault is still blamed on it",
+        lambda: History(A_L1=5).fault(5.0, 7.0, "store-offline").truth(8.5, 3),
+        {"violations_by_fault": {"store-offline": {"truth_outside_interval": 1}}},
+    ),
+    (
+        "faults blamed together are counted as one set",
+        lambda: History(A_L1=5)
+        .fault(5.0, 9.0, "store-offline")
+        .fault(6.0, 7.0, "network-cut", "f2")
+        .truth(6.5, 3)
+        .truth(10.0, 3),
+        {
+            "violations_by_fault_set": {
+                "network-cut+store-offline": {"truth_outside_interval": 1},
+                "store-offline": {"truth_outside_interval": 1},
             }
         },
     ),

@@ -74,3 +74,37 @@ def test_drift_slo_table(
     got_status, reason = judge(objective, drift)
     assert got_status is status
     assert words in reason
+
+
+STORE_DRIFT = replace(
+    CLEAN,
+    truth_outside_interval=5,
+    views_outside_interval=1,
+    violations_by_fault_set={
+        "store-offline": {"truth_outside_interval": 4, "oversell": 1},
+        "network-cut+store-offline": {"truth_outside_interval": 1},
+        "network-cut": {"view_outside_interval": 1},
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("tolerate", "status", "words"),
+    [
+        ((), Status.FAIL, "6 stock observations outside"),
+        (("store-offline",), Status.FAIL, "2 stock observations outside"),
+        (("store-offline", "network-cut"), Status.PASS, "6 during store-offline, network-cut"),
+    ],
+    ids=[
+        "without tolerance every observation outside the interval counts",
+        "drift blamed on a tolerated fault together with another one still counts",
+        "drift blamed only on tolerated faults is reported, not counted",
+    ],
+)
+def test_drift_during_a_tolerated_fault(
+    tolerate: tuple[str, ...], status: Status, words: str
+) -> None:
+    objective = DriftObjective(id="no-drift", tolerate=tolerate)
+    got_status, reason = judge(objective, STORE_DRIFT)
+    assert got_status is status
+    assert words in reason

@@ -59,10 +59,22 @@ BAD_PLANS = [
         id="a misspelt key points at itself and suggests the right one",
     ),
     pytest.param(
+        edit(("  baseline: 50\n", "  baseline: 50\nchaos:\n  - experiment: store-offline\n"
+              "    offset: 10s\n")),
+        "peak.yaml:9: chaos[0].experiment: 'store-offline' cuts store-1's link to inventory: "
+        "set target.stores to 1 or more",
+        id="a store outage needs a store",
+    ),
+    pytest.param(
+        edit(("  kind: embedded\n", "  kind: embedded\n  stores: 9\n")),
+        "peak.yaml:5: target.stores: expected a number <= 8, got 9",
+        id="too many store nodes",
+    ),
+    pytest.param(
         edit(("  kind: embedded\n", "  kind: embedded\n  flavour: vanilla\n")),
         "peak.yaml:5: target.flavour: unknown field "
         "(allowed here: kind, omsVersion, replicas, baseUrl, allowHosts, catalog, probes, "
-        "truthUrl)",
+        "truthUrl, stores, shipFromStore)",
         id="an unknown key with no close match lists the allowed keys",
     ),
     pytest.param(
