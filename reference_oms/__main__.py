@@ -1,18 +1,20 @@
-"""Command line: `python -m reference_oms inventory ...` and `... orders ...`."""
+"""Command line: `python -m reference_oms inventory ...`, `... orders ...` and `... store ...`."""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
 import sys
 import threading
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from .catalog import CatalogSpec
+from .catalog import CatalogSpec, is_store_location
 from .inventory_app import InventorySettings, create_inventory_app
 from .orders_app import OrdersSettings, create_orders_app
 from .serving import listen_socket, serve
+from .store_app import StoreSettings, create_store_app
 from .tracing import build_tracer_provider
 
 __all__ = ["build_parser", "main"]
@@ -51,7 +53,8 @@ def _add_inventory(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--db", required=True, help="SQLite file (created and seeded if new)")
     p.add_argument("--host", type=_loopback_host, default="127.0.0.1", help="loopback address")
     p.add_argument("--skus", type=int, default=200, help="catalog size when seeding")
-    p.add_argument("--locations", type=int, default=2, help="number of locations when seeding")
+    p.add_argument("--locations", type=int, default=2, help="number of warehouses when seeding")
+    p.add_argument("--stores", type=int, default=0, help="number of store locations when seeding")
     p.add_argument("--seed", type=int, default=42, help="random seed for the starting stock")
     p.add_argument("--min-stock", type=int, default=20, help="least on-hand per sku/location")
     p.add_argument("--max-stock", type=int, default=200, help="most on-hand per sku/location")
@@ -94,6 +97,60 @@ def _add_orders(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         default=0.5,
         help="seconds between marketplace view refreshes (0 = live)",
     )
+    p.add_argument(
+        "--ship-from-store",
+        action="store_true",
+        help="also sell store stock online (by default only each store's own node sells it)",
+    )
+    _add_traces_file(p)
+
+
+def _store_location(value: str) -> str:
+    if not (is_store_location(value) and re.fullmatch(r"store-[1-9][0-9]*", value)):
+        raise argparse.ArgumentTypeError(f"a store sells a store location (store-N), got {value!r}")
+    return value
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from err
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {value!r}")
+    return seconds
+
+
+def _add_store(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "store",
+        help="run one store node (a till that keeps selling while inventory is unreachable)",
+        description="Run one store node: sells its own location, store-and-forward.",
+    )
+    p.add_argument("--port", type=int, required=True, help="port to listen on")
+    p.add_argument(
+        "--inventory-url",
+        type=_loopback_url,
+        required=True,
+        help="base URL of the inventory service, e.g. http://127.0.0.1:8100",
+    )
+    p.add_argument("--db", required=True, help="the store's own SQLite file (sales, outbox)")
+    p.add_argument(
+        "--location", type=_store_location, required=True, help="the store's location, store-N"
+    )
+    p.add_argument("--host", type=_loopback_host, default="127.0.0.1", help="loopback address")
+    p.add_argument(
+        "--inventory-timeout",
+        type=_positive_seconds,
+        default=0.5,
+        help="seconds to connect to and hear from inventory before selling offline",
+    )
+    p.add_argument(
+        "--retry-interval",
+        type=_positive_seconds,
+        default=0.25,
+        help="seconds between attempts to forward the outbox",
+    )
     _add_traces_file(p)
 
 
@@ -113,15 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m reference_oms",
         description="The embedded reference OMS (system under test for peakops).",
     )
-    sub = parser.add_subparsers(dest="process", required=True, metavar="{inventory,orders}")
+    sub = parser.add_subparsers(dest="process", required=True, metavar="{inventory,orders,store}")
     _add_inventory(sub)
     _add_orders(sub)
+    _add_store(sub)
     return parser
 
 
 def _run_inventory(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     try:
-        catalog = CatalogSpec(args.skus, args.locations, args.seed, args.min_stock, args.max_stock)
+        catalog = CatalogSpec(
+            args.skus, args.locations, args.seed, args.min_stock, args.max_stock, args.stores
+        )
     except ValueError as err:
         parser.error(str(err))
     stopping = threading.Event()
@@ -140,7 +200,12 @@ def _run_orders(args: argparse.Namespace, parser: argparse.ArgumentParser) -> No
     if args.marketplace_sync < 0:
         parser.error("--marketplace-sync must be >= 0")
     settings = OrdersSettings(
-        args.inventory_url, args.db, args.version, args.replica_id, args.marketplace_sync
+        args.inventory_url,
+        args.db,
+        args.version,
+        args.replica_id,
+        args.marketplace_sync,
+        args.ship_from_store,
     )
     sockets = [
         listen_socket(args.host, args.port, reuse_port=True),
@@ -158,14 +223,28 @@ def _run_orders(args: argparse.Namespace, parser: argparse.ArgumentParser) -> No
             provider.shutdown()
 
 
+def _run_store(args: argparse.Namespace, _: argparse.ArgumentParser) -> None:
+    settings = StoreSettings(
+        args.inventory_url, args.db, args.location, args.inventory_timeout, args.retry_interval
+    )
+    instance = {"service.instance.id": args.location}
+    provider = build_tracer_provider("store", args.traces_file, instance)
+    try:
+        app = create_store_app(settings, tracer_provider=provider)
+        serve(app, [listen_socket(args.host, args.port)], threading.Event())
+    finally:
+        if provider is not None:
+            provider.shutdown()
+
+
+RUNNERS = {"inventory": _run_inventory, "orders": _run_orders, "store": _run_store}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` and run the chosen process until it is signalled to stop."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.process == "inventory":
-        _run_inventory(args, parser)
-    else:
-        _run_orders(args, parser)
+    RUNNERS[args.process](args, parser)
     return 0
 
 

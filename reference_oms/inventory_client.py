@@ -16,18 +16,32 @@ __all__ = ["InventoryClient", "InventoryReply"]
 
 ReplyKind = Literal["reserved", "out_of_stock", "released", "not_found", "not_reserved", "error"]
 
+# Failures before the request could be sent: inventory certainly did not apply it.
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
 
 @dataclass(frozen=True)
 class InventoryReply:
-    """What inventory said; `error` means unreachable, timed out, or an unexpected status."""
+    """What inventory said; `error` means unreachable, timed out, or an unexpected status.
+
+    `unsent` marks an error where the request never left (no connection): unlike a
+    timeout or a 5xx, inventory cannot have applied it.
+    """
 
     kind: ReplyKind
     body: dict[str, Any] = field(default_factory=dict)
     detail: str = ""
+    unsent: bool = False
+
+    @property
+    def seq(self) -> int | None:
+        """The change-log seq inventory answered with (reserved, released), if any."""
+        seq = self.body.get("seq")
+        return seq if isinstance(seq, int) else None
 
 
 class InventoryClient:
-    """Reserve and release calls over a pooled `httpx.AsyncClient` built by the caller.
+    """Reserve, release and health calls over a pooled `httpx.AsyncClient` built by the caller.
 
     With a `tracer`, each call is a CLIENT span whose context travels in the headers.
     """
@@ -59,6 +73,14 @@ class InventoryClient:
             {200: "released", 404: "not_found", 409: "not_reserved"},
         )
 
+    async def healthy(self) -> bool:
+        """Whether inventory answers its health check (no span: probes are not traced)."""
+        try:
+            response = await self._client.get("/healthz")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
     async def _post(
         self,
         path: str,
@@ -74,7 +96,8 @@ class InventoryClient:
                 body = response.json()
             except (httpx.HTTPError, ValueError) as err:
                 call.error = repr(err)
-                return InventoryReply("error", detail=f"inventory {path} failed: {err!r}")
+                detail = f"inventory {path} failed: {err!r}"
+                return InventoryReply("error", detail=detail, unsent=isinstance(err, _UNSENT))
         kind = kinds.get(response.status_code)
         if kind is None:
             return InventoryReply(

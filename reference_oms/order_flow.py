@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from .catalog import is_store_location
 from .inventory_client import InventoryClient
 from .orders_store import NewOrder, OrdersStore
 from .placement import Placer
 from .schemas import BadRequest, Line, OrderRequest, order_id_for, parse_body
 from .stock_view import ChannelViews, StockView, choose_location
 
-__all__ = ["OrderFlow", "Reply"]
+__all__ = ["OrderFlow", "Reply", "online_sellable"]
 
 Reply = tuple[int, dict[str, Any]]
 PENDING_WAIT_SECONDS = 3.0
@@ -26,6 +28,16 @@ PLACED_CODES = {"confirmed": 201, "rejected": 409, "error": 503}
 
 def _invalid(message: str) -> Reply:
     return 422, {"status": "invalid", "error": message}
+
+
+def online_sellable(ship_from_store: bool) -> Callable[[str], bool]:
+    """Which locations an orders replica may sell: warehouses, plus stores with ship-from-store.
+
+    Without ship-from-store, store stock is fenced: only the store's own node sells it.
+    """
+    if ship_from_store:
+        return lambda _: True
+    return lambda location: not is_store_location(location)
 
 
 class OrderFlow:
@@ -40,6 +52,7 @@ class OrderFlow:
         version: str,
         replica: int,
         orders_total: Counter,
+        sellable: Callable[[str], bool] = lambda _: True,
     ) -> None:
         self.store = store
         self.inventory = inventory
@@ -48,6 +61,7 @@ class OrderFlow:
         self.version = version
         self.replica = replica
         self.orders_total = orders_total
+        self.sellable = sellable
 
     async def create(self, request: Request) -> Reply:
         """`POST /orders`: place a new order, or return the one already under this key."""
@@ -64,7 +78,7 @@ class OrderFlow:
         existing = await run_in_threadpool(self.store.get_by_key, body.idempotency_key)
         if existing is not None and existing["status"] != "error":
             return await self._settled(existing)
-        location = body.location or choose_location(view, body.lines[0].sku)
+        location = body.location or choose_location(view, body.lines[0].sku, self.sellable)
         claimed, order = await run_in_threadpool(
             self.store.claim,
             NewOrder(
@@ -114,6 +128,11 @@ class OrderFlow:
             known = live.levels[body.lines[0].sku]
             if body.location not in known:
                 return f"unknown location {body.location!r}; expected one of {sorted(known)}"
+            if not self.sellable(body.location):
+                return (
+                    f"location {body.location!r} is store stock, sold only by the store "
+                    "(start orders with --ship-from-store to sell it online)"
+                )
         return None
 
     async def cancel(self, order_id: str) -> Reply:

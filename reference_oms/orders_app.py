@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from .assembly import assemble_app
 from .inventory_client import InventoryClient
-from .order_flow import OrderFlow
+from .order_flow import OrderFlow, online_sellable
 from .orders_store import OrdersStore
 from .placement import Placer, V1Placer, V2Placer
 from .schemas import Channel
@@ -50,6 +50,7 @@ class OrdersSettings:
     version: Literal["v1", "v2"] = "v1"
     replica_id: int = 1
     marketplace_sync_seconds: float = 0.5
+    ship_from_store: bool = False
 
 
 class _Orders:
@@ -66,6 +67,7 @@ class _Orders:
         self.transport = transport
         self.tracer = tracer
         self.views = ChannelViews(settings.marketplace_sync_seconds)
+        self.sellable = online_sellable(settings.ship_from_store)
         self.feed_metrics = FeedMetrics(registry)
         self.orders_total = Counter(
             "oms_orders_total",
@@ -111,6 +113,7 @@ class _Orders:
                 self.settings.version,
                 self.settings.replica_id,
                 self.orders_total,
+                self.sellable,
             )
             tasks = [
                 asyncio.create_task(follow_inventory(feed, self.views, self.feed_metrics)),
@@ -158,7 +161,7 @@ class _Orders:
             {
                 "sku": sku,
                 "channel": channel.value,
-                "locations": levels,
+                "locations": {loc: n for loc, n in levels.items() if self.sellable(loc)},
                 "seq": view.seq,
                 "as_of": view.as_of,
                 "replica": self.settings.replica_id,

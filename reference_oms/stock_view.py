@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .schemas import Channel
@@ -82,9 +82,11 @@ class ChannelViews:
         self.marketplace = self.live.copy()
 
 
-def choose_location(view: StockView, sku: str) -> str | None:
-    """The location with the most available units of `sku` (ties: lowest name)."""
-    levels = view.locations(sku)
+def choose_location(
+    view: StockView, sku: str, eligible: Callable[[str], bool] = lambda _: True
+) -> str | None:
+    """The `eligible` location with the most available units of `sku` (ties: lowest name)."""
+    levels = {loc: n for loc, n in (view.locations(sku) or {}).items() if eligible(loc)}
     if not levels:
         return None
     return min(levels, key=lambda loc: (-levels[loc], loc))

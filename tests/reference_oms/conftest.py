@@ -20,10 +20,13 @@ from starlette.applications import Starlette
 
 __all__ = [
     "Cluster",
+    "Proc",
     "asgi_client",
     "free_port",
     "start_cluster",
     "start_inventory",
+    "start_process",
+    "wait_healthy",
     "wait_until",
     "wait_until_async",
 ]
@@ -106,6 +109,16 @@ def _spawn(args: list[str], log: Path, health_url: str) -> Proc:
             stderr=subprocess.STDOUT,
         )
     return Proc(popen, log, health_url)
+
+
+def start_process(workdir: Path, name: str, args: list[str], health_url: str) -> Proc:
+    """Start `python -m reference_oms <args>` logging to `workdir/<name>.log`."""
+    return _spawn(args, workdir / f"{name}.log", health_url)
+
+
+def wait_healthy(procs: list[Proc]) -> None:
+    """Wait until every process answers 200 on its health URL (fail if one exits)."""
+    _wait_healthy(procs)
 
 
 def _wait_healthy(procs: list[Proc]) -> None:

@@ -1,4 +1,4 @@
-"""`python -m reference_oms` parses its two commands and refuses unsafe settings."""
+"""`python -m reference_oms` parses its commands and refuses unsafe settings."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from reference_oms.__main__ import build_parser, main
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["inventory", "--help"], ["orders", "--help"]],
-    ids=["top level", "inventory", "orders"],
+    [["--help"], ["inventory", "--help"], ["orders", "--help"], ["store", "--help"]],
+    ids=["top level", "inventory", "orders", "store"],
 )
 def test_help_works(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
