@@ -302,6 +302,7 @@ class Op:
 
     __slots__ = (
         "cell",
+        "channel",
         "id",
         "is_place",
         "key",
@@ -328,6 +329,7 @@ class Op:
         self.qty = qty
         self.t = t  # invoke time
         self.order_id: str | None = None
+        self.channel: str | None = None  # who sent it (undersell: where it may sell)
         self.state = "flying"  # flying | info | timeout
         # Undersell: the lower bound of the cell at invoke, and the placed counters
         # then (cell, location-less; own qty included), so places invoked later,

@@ -36,8 +36,10 @@ class OpTracker:
         faults: Faults,
         settle: Callable[[Pending], None],
         flying: dict[str, Op],
+        shown: dict[str, set[str]] | None = None,
     ) -> None:
         self.config = config
+        self._shown = {} if shown is None else shown  # channel -> locations it sells
         self._skus = skus
         self._log = log
         self._faults = faults
@@ -99,6 +101,7 @@ class OpTracker:
         op = self._flying[record["op"]] = Op(
             record["op"], kind == "place", record["key"], sku, cell, qty, t
         )
+        op.channel = record.get("channel")
         if kind == "cancel":
             if cell is None:
                 raise ValueError("a cancel needs its order's location")
@@ -288,7 +291,12 @@ class OpTracker:
         snap = op.snap
         if op.cell is not None and op.low is not None:
             snap = [(op.cell, op.low, op.placed0, op.null0)]
+        # A channel sells only the locations it shows: stock elsewhere (a store's, say)
+        # does not make its sold-out false. A channel never probed may sell anywhere.
+        sells = self._shown.get(op.channel) if op.channel is not None else None
         for cell, low, placed, null in snap or ():
+            if sells and cell.location not in sells:
+                continue
             bound = low - (cell.placed - placed) - (placed_null - null)
             if bound >= op.qty:
                 self.false_sold_out += 1

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from collectors.rundir import EventLog, RunDir, new_run_id
+from collectors.storewatch import StoreWatch
 from platforms.local import LocalPlatform, OmsConfig
 from rehearsal.chaos import ChaosSchedule, fault_window_lines, local_chaos, sweep_kubernetes
 from rehearsal.load import GRACE_S, run_load_process
@@ -115,7 +116,7 @@ def rehearse(
             run.update_header(target_url=target.url, revision=target.revision)
             duration = plan.load.duration_s
             chaos = ChaosSchedule(plan, run, events, handle=target.chaos_handle)
-            with chaos:
+            with chaos, StoreWatch(run, target.store_urls):
                 run_load_process(
                     run,
                     target.url,

@@ -20,6 +20,7 @@ from collectors.summary import (
 )
 from rollout.drift import check_drift, drift_summary
 from rollout.reports import junit_xml, markdown_summary
+from rollout.stores import check_stores, outage_lines
 from slo.evaluate import evaluate
 from slo.generator import check_generator
 from slo.knee import find_knee
@@ -101,6 +102,9 @@ def gate_run(run: RunDir, plan: Plan) -> GateResult:
     drift = check_drift(run, plan)
     if drift is not None:
         stats = replace(stats, drift=drift.to_stats())
+    outages = check_stores(run)
+    if outages is not None:
+        stats = replace(stats, store_reconcile_s=tuple(o.reconcile_s for o in outages))
     evaluations = evaluate(plan.slos.objectives, stats, default_min_samples=plan.slos.min_samples)
     generator = check_generator(stats.generator, plan.slos)
     if generator is not None:
@@ -117,6 +121,10 @@ def gate_run(run: RunDir, plan: Plan) -> GateResult:
     summaries = endpoint_summaries(stats)
     if drift is not None:
         verdict = replace(verdict, reasons=(*verdict.reasons, drift_summary(drift)))
+    if outages:
+        origin = window.start if window is not None else None
+        lines = outage_lines(outages, drift, origin)
+        verdict = replace(verdict, reasons=(*verdict.reasons, *lines))
     result = GateResult(run.run_id, run.path, verdict, summaries, window, stats.generator)
     run.write_json(VERDICT_FILE, result.to_dict())
     if plan.outputs.junit:

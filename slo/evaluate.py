@@ -19,6 +19,7 @@ from slo.objectives import (
     LatencyObjective,
     Objective,
     OversellObjective,
+    StoreReconcileObjective,
     ThroughputObjective,
     UndersellObjective,
 )
@@ -88,7 +89,27 @@ def _evaluate_one(objective: Objective, stats: RunStats, default_min_samples: in
         return _error_ratio(objective, stats, min_samples)
     if isinstance(objective, ThroughputObjective):
         return _throughput(objective, stats)
+    if isinstance(objective, StoreReconcileObjective):
+        return _store_reconcile(objective, stats)
     return _drift(objective, stats)
+
+
+def _store_reconcile(objective: StoreReconcileObjective, stats: RunStats) -> Evaluation:
+    outages = stats.store_reconcile_s or ()
+    result = _Result(objective, unit="ms", threshold=objective.threshold_ms, samples=len(outages))
+    if not outages:
+        return result.inconclusive("no store outage was measured in this run")
+    limit = f"threshold {objective.threshold_ms:g} ms"
+    if any(seconds is None for seconds in outages):
+        never = sum(seconds is None for seconds in outages)
+        return result.failed_unmeasured(
+            f"{never} of {len(outages)} store outages never reconciled ({limit})"
+        )
+    worst_ms = max(s for s in outages if s is not None) * 1000
+    sentence = f"slowest of {len(outages)} store outages reconciled in {worst_ms:.0f} ms"
+    if worst_ms < objective.threshold_ms:
+        return result.passed(worst_ms, f"{sentence}, under {objective.threshold_ms:g} ms")
+    return result.failed(worst_ms, f"{sentence} ({limit})")
 
 
 def _drift(objective: DriftObjectives, stats: RunStats) -> Evaluation:
@@ -268,6 +289,9 @@ class _Result:
 
     def inconclusive(self, reason: str) -> Evaluation:
         return self._build(Status.INCONCLUSIVE, None, reason)
+
+    def failed_unmeasured(self, reason: str) -> Evaluation:
+        return self._build(Status.FAIL, None, reason)
 
 
 def _describe(endpoint: str) -> str:

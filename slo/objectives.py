@@ -123,6 +123,16 @@ class UndersellObjective(_ObjectiveBase):
     max_ratio: float = Field(ge=0, le=1, validation_alias="max", serialization_alias="max")
 
 
+class StoreReconcileObjective(_ObjectiveBase):
+    """After every store outage (a ``store-offline`` fault) the sales the stores queued must
+    all reach the source of truth strictly within ``threshold`` of the link coming back."""
+
+    kind: Literal["store_reconcile"] = "store_reconcile"
+    threshold_ms: Milliseconds = Field(
+        gt=0, validation_alias="threshold", serialization_alias="threshold"
+    )
+
+
 Objective = Annotated[
     LatencyObjective
     | ErrorRatioObjective
@@ -130,7 +140,8 @@ Objective = Annotated[
     | OversellObjective
     | DriftObjective
     | ConvergenceLagObjective
-    | UndersellObjective,
+    | UndersellObjective
+    | StoreReconcileObjective,
     Field(discriminator="kind"),
 ]
 """One SLO objective; ``kind`` says which."""

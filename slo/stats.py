@@ -101,3 +101,6 @@ class RunStats:
     planned: Mapping[str, float] = field(default_factory=dict)
     generator: GeneratorStats | None = None
     drift: DriftStats | None = None
+    store_reconcile_s: tuple[float | None, ...] | None = None
+    """Per store outage, seconds from the link coming back to every queued sale being in
+    the source of truth (None: never); the field is None when no store was watched."""

@@ -136,7 +136,8 @@ def test_chaos_list_names_every_experiment() -> None:
     done = CliRunner().invoke(app, ["chaos", "list", "--output", "json"])
     assert done.exit_code == 0
     assert [e["name"] for e in json.loads(done.output)] == [
-        "kill-replica", "network-cut", "network-flaky", "network-slow", "zone-loss",
+        "kill-replica", "network-cut", "network-flaky", "network-slow", "store-offline",
+        "zone-loss",
     ]  # fmt: skip
 
 

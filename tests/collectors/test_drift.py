@@ -269,6 +269,15 @@ CASES: list[tuple[str, Callable[[], History], dict[str, Any]]] = [
         {"undersell_false_sold_out": 1},
     ),
     (
+        "stock at a location the channel does not show (a store's) does not make it false",
+        lambda: (
+            History(A_L1=0, A_L2=3)
+            .view(0.5, 0, loc="L1")
+            .place("p1", 1.0, 1.1, "fail", loc=None, reason="out_of_stock")
+        ),
+        {"undersell_false_sold_out": 0, "sold_out_answers": 1},
+    ),
+    (
         "on hand not equal to available plus reserved plus committed breaks conservation",
         lambda: History(A_L1=5).truth(1.0, 5, on_hand=10, reserved=2, committed=2),
         {"conservation_violations": 1, "conservation_checked": 1},
@@ -335,11 +344,13 @@ CASES: list[tuple[str, Callable[[], History], dict[str, Any]]] = [
     ),
     (
         "faults blamed together are counted as one set",
-        lambda: History(A_L1=5)
-        .fault(5.0, 9.0, "store-offline")
-        .fault(6.0, 7.0, "network-cut", "f2")
-        .truth(6.5, 3)
-        .truth(10.0, 3),
+        lambda: (
+            History(A_L1=5)
+            .fault(5.0, 9.0, "store-offline")
+            .fault(6.0, 7.0, "network-cut", "f2")
+            .truth(6.5, 3)
+            .truth(10.0, 3)
+        ),
         {
             "violations_by_fault_set": {
                 "network-cut+store-offline": {"truth_outside_interval": 1},

@@ -59,8 +59,12 @@ BAD_PLANS = [
         id="a misspelt key points at itself and suggests the right one",
     ),
     pytest.param(
-        edit(("  baseline: 50\n", "  baseline: 50\nchaos:\n  - experiment: store-offline\n"
-              "    offset: 10s\n")),
+        edit(
+            (
+                "  baseline: 50\n",
+                "  baseline: 50\nchaos:\n  - experiment: store-offline\n    offset: 10s\n",
+            )
+        ),
         "peak.yaml:9: chaos[0].experiment: 'store-offline' cuts store-1's link to inventory: "
         "set target.stores to 1 or more",
         id="a store outage needs a store",
@@ -93,7 +97,7 @@ BAD_PLANS = [
         edit(("kind: latency", "kind: latncy")),
         "peak.yaml:11: slos.objectives[0].kind: unknown SLO kind 'latncy' "
         "(expected one of: latency, error_ratio, throughput, oversell, "
-        "drift_outside_interval, convergence_lag, undersell_ratio)",
+        "drift_outside_interval, convergence_lag, undersell_ratio, store_reconcile)",
         id="an unknown SLO kind lists the known kinds",
     ),
     pytest.param(

@@ -1,0 +1,149 @@
+"""Watching store nodes' outboxes during a run, and what a store outage cost.
+
+A store node sells while cut off from inventory and queues its sales (store-and-
+forward). ``StoreWatch`` polls each store's ``GET /outbox`` a few times a second and
+appends one record per store per poll to ``stores.jsonl`` as it goes (a killed run
+keeps what was seen). ``store_outages`` reads those records with the fault windows of
+``events.jsonl`` and says, per ``store-offline`` window: how many units the stores
+sold that the source of truth did not know yet (the drift during the outage), and how
+long after the link came back the last queued sale reached inventory (time to
+reconcile).
+
+``stores.jsonl`` records: ``{"t", "store", "online", "pending", "pending_units",
+"forwarded_total", "last_drained_at"}``, or ``{"t", "store", "error"}`` when the store
+did not answer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from collectors.rundir import RunDir
+
+__all__ = ["STORES_FILE", "STORE_OFFLINE", "StoreOutage", "StoreWatch", "store_outages"]
+
+STORES_FILE = "stores.jsonl"
+STORE_OFFLINE = "store-offline"
+"""The fault whose windows are measured (``chaos/experiments/store-offline.json``)."""
+
+_FIELDS = ("online", "pending", "pending_units", "forwarded_total", "last_drained_at")
+
+
+class StoreWatch:
+    """A daemon thread polling every store's outbox each ``interval_s`` until stopped."""
+
+    def __init__(
+        self, run: RunDir, store_urls: Mapping[str, str], *, interval_s: float = 0.25
+    ) -> None:
+        self._appender = run.appender(STORES_FILE)
+        self._urls = dict(store_urls)
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="peakops-storewatch", daemon=True)
+
+    def __enter__(self) -> StoreWatch:
+        if self._urls:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._appender.close()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=max(self._interval_s, 0.2), trust_env=False) as client:
+            while not self._stop.is_set():
+                for store, url in self._urls.items():
+                    self._appender.append(poll_outbox(client, store, url))
+                self._stop.wait(self._interval_s)
+
+
+def poll_outbox(client: httpx.Client, store: str, url: str) -> dict[str, Any]:
+    """One record of ``store``'s outbox, or of why it could not be read."""
+    t = time.time()
+    try:
+        body = client.get(f"{url}/outbox").raise_for_status().json()
+    except (httpx.HTTPError, ValueError) as err:
+        return {"t": t, "store": store, "error": f"{type(err).__name__}: {err}"}
+    return {"t": t, "store": store, **{name: body.get(name) for name in _FIELDS}}
+
+
+@dataclass(frozen=True)
+class StoreOutage:
+    """One ``store-offline`` window, as the stores' outboxes saw it (Unix seconds)."""
+
+    fault_id: str
+    started: float
+    stopped: float | None
+    peak_pending_units: int
+    """Most units sold at the stores and not yet in the source of truth, at one poll."""
+    queued_ops: int
+    """Most queued operations (sales and returns) at one poll."""
+    reconciled_at: float | None
+    """When the last queued operation reached inventory after the link came back."""
+    samples: int
+
+    @property
+    def reconcile_s(self) -> float | None:
+        """Seconds from the link coming back to every store's outbox being empty."""
+        if self.stopped is None or self.reconciled_at is None:
+            return None
+        return max(0.0, self.reconciled_at - self.stopped)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fault_id": self.fault_id, "started": self.started, "stopped": self.stopped,
+            "peak_pending_units": self.peak_pending_units, "queued_ops": self.queued_ops,
+            "reconciled_at": self.reconciled_at, "reconcile_s": self.reconcile_s,
+            "samples": self.samples,
+        }  # fmt: skip
+
+
+def store_outages(
+    events: Iterable[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]]
+) -> list[StoreOutage]:
+    """Every ``store-offline`` window with what the outbox polls saw during and after it."""
+    windows: dict[str, list[float | None]] = {}
+    for event in events:
+        if event.get("type") == "fault_started" and event.get("fault") == STORE_OFFLINE:
+            windows[str(event["id"])] = [float(event["ts"]), None]
+        elif event.get("type") == "fault_stopped" and str(event.get("id")) in windows:
+            windows[str(event["id"])][1] = float(event["ts"])
+    polls = sorted((s for s in samples if "error" not in s), key=lambda s: float(s["t"]))
+    return [_outage(fid, start, stop, polls) for fid, (start, stop) in windows.items() if start]
+
+
+def _outage(
+    fault_id: str, started: float, stopped: float | None, polls: list[Mapping[str, Any]]
+) -> StoreOutage:
+    latest: dict[str, Mapping[str, Any]] = {}  # store -> its newest poll so far
+    peak_units = peak_ops = seen = 0
+    reconciled_at: float | None = None
+    for poll in polls:
+        t = float(poll["t"])
+        if t < started:
+            latest[str(poll["store"])] = poll
+            continue
+        latest[str(poll["store"])] = poll
+        seen += 1
+        peak_units = max(peak_units, sum(int(p.get("pending_units") or 0) for p in latest.values()))
+        peak_ops = max(peak_ops, sum(int(p.get("pending") or 0) for p in latest.values()))
+        if (
+            stopped is not None
+            and t >= stopped
+            and all(not p.get("pending") for p in latest.values())
+        ):
+            drained = [float(p["last_drained_at"] or 0.0) for p in latest.values()]
+            reconciled_at = max([stopped, *drained]) if max(drained, default=0) >= stopped else t
+            if not peak_ops:
+                reconciled_at = stopped  # nothing was queued: nothing to reconcile
+            break
+    return StoreOutage(fault_id, started, stopped, peak_units, peak_ops, reconciled_at, seen)
