@@ -9,7 +9,8 @@ Chaos Toolkit journal to ``--journal`` and appends ``fault_started`` /
 ``fault_stopped`` events (``{"ts", "type", "fault", "id"}``) to ``--events``.
 
 Exit codes: 0 the hypothesis held; 1 it deviated; 2 a refused fault or bad input
-(a guard said no); 3 an action failed otherwise; 5 a rollback failed or a fault was
+(a guard said no); 3 an action failed otherwise, or the target was not in its steady
+state before the fault (nothing was injected); 5 a rollback failed or a fault was
 left behind (its lease still lapses within seconds: every renewer is stopped on exit).
 """
 
@@ -121,6 +122,9 @@ def exit_code(journal: Mapping[str, Any], left_open: Sequence[str]) -> int:
     if failed:
         text = "".join(failed[0].get("exception") or [])
         return int(ExitCode.USAGE if "UsageError" in text else ExitCode.INFRA)
+    before = (journal.get("steady_states") or {}).get("before") or {}
+    if before.get("steady_state_met") is False:
+        return int(ExitCode.INFRA)  # unhealthy before any fault: the method never ran
     if journal.get("deviated") or journal.get("status") != "completed":
         return int(ExitCode.BREACH)
     return int(ExitCode.OK)
@@ -169,6 +173,9 @@ def _report(journal: Mapping[str, Any], left_open: Mapping[str, str]) -> None:
     for name, fault_id in sorted(left_open.items()):
         print(f"fault {name} ({fault_id}) was not reverted: its lease lapses within seconds")
     print(f"experiment {journal.get('status')}, deviated: {journal.get('deviated')}")
+    before = (journal.get("steady_states") or {}).get("before") or {}
+    if before.get("steady_state_met") is False:
+        print("the steady-state hypothesis did not hold before the fault: nothing was injected")
 
 
 def runner_command(

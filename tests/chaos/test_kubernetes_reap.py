@@ -10,8 +10,11 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -19,7 +22,7 @@ from typer.testing import CliRunner
 from cli import app
 from platforms.kubernetes_leases import EXPIRES_AT, parse_expiry
 from tests.platforms.helpers import wait_until
-from tests.platforms.test_kubernetes_harness import POLICIES, KmockCluster
+from tests.platforms.test_kubernetes_harness import PODS, POLICIES, KmockCluster
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +84,34 @@ def test_a_cut_left_by_a_sigkilled_injector_is_reaped_once_its_lease_lapses(
     time.sleep(max(0.0, (expiry(cluster) or 0) - time.time()) + 0.2)
     assert f"removed {NS}/peakops-cut" in reap(cluster)
     assert cluster.get(POLICIES, NS, "peakops-cut") is None
+
+
+def test_store_offline_on_kubernetes_cuts_only_the_store_pods_and_heals(tmp_path: Path) -> None:
+    """The shipped experiment, run by the CLI, against kmock with an orders and a store pod."""
+    with KmockCluster() as running:
+        for name, app_label in (("orders-0", "orders"), ("store-1-0", "store")):
+            running.add(PODS, NS, {"metadata": {"name": name, "labels": {"app": app_label}},
+                                   "status": {"phase": "Running"}})  # fmt: skip
+        seen: list[dict[str, Any]] = []
+
+        def watch() -> bool:
+            policy = running.get(POLICIES, NS, "peakops-store-offline")
+            if policy is not None:
+                seen.append(policy)
+            return policy is not None
+
+        watcher = threading.Thread(target=wait_until, args=(watch,), kwargs={"timeout_s": 20})
+        watcher.start()
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", "chaos", "run", "store-offline",
+             "--platform", "kubernetes", "-n", NS, "--kube-host", running.url,
+             "--var", f"peakops_allowed_namespaces={NS}", "--var", "peakops_duration_s=1",
+             "--journal", str(tmp_path / "journal.json")],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        watcher.join()
+        assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+        (policy,) = seen[:1]
+        assert policy["spec"]["podSelector"] == {"matchLabels": {"app": "store"}}
+        assert policy["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "peakops"
+        assert running.names(POLICIES, NS) == []  # healed

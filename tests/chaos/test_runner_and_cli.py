@@ -44,6 +44,16 @@ FAILED = {"status": "failed"}
         pytest.param({"status": "completed", "deviated": False}, [], 0, id="held: 0"),
         pytest.param({"status": "failed", "deviated": True}, [], 1, id="deviated: 1"),
         pytest.param(
+            {
+                "status": "completed",
+                "deviated": False,
+                "steady_states": {"before": {"steady_state_met": False}},
+            },
+            [],
+            3,
+            id="not in its steady state before the fault: 3",
+        ),  # fmt: skip
+        pytest.param(
             {"status": "completed", "run": [{**FAILED, "exception": ["UsageError: no"]}]},
             [],
             2,
