@@ -52,7 +52,7 @@ FAILED = {"status": "failed"}
             [],
             3,
             id="not in its steady state before the fault: 3",
-        ),  # fmt: skip
+        ),
         pytest.param(
             {"status": "completed", "run": [{**FAILED, "exception": ["UsageError: no"]}]},
             [],
