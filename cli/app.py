@@ -226,11 +226,14 @@ def oms_serve(
         int | None, typer.Option(min=1, max=65535, help="Public orders port (default: a free one).")
     ] = None,
     work_dir: Annotated[Path, typer.Option(help="Databases and logs.")] = Path("runs/oms"),
+    stores: Annotated[
+        int, typer.Option(min=0, max=8, help="Store nodes (store-1...), selling their own stock.")
+    ] = 0,
 ) -> None:
     """Run the reference OMS on 127.0.0.1 until Ctrl-C."""
     from platforms.local import LocalPlatform, OmsConfig
 
-    config = OmsConfig(version=oms_version.value, replicas=replicas, port=port)
+    config = OmsConfig(version=oms_version.value, replicas=replicas, port=port, stores=stores)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -239,6 +242,8 @@ def oms_serve(
                 f"reference OMS {platform.revision}: orders {platform.base_url}  "
                 f"inventory {platform.inventory_url}  (Ctrl-C to stop)"
             )
+            for location, url in platform.store_urls().items():
+                stdout.print(f"store {location}: {url}")
             with contextlib.suppress(KeyboardInterrupt):
                 stop.wait()
     except PeakopsError as err:

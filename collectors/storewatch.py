@@ -25,12 +25,11 @@ from typing import Any
 import httpx
 
 from collectors.rundir import RunDir
+from slo.conventions import STORE_OFFLINE
 
-__all__ = ["STORES_FILE", "STORE_OFFLINE", "StoreOutage", "StoreWatch", "store_outages"]
+__all__ = ["STORES_FILE", "StoreOutage", "StoreWatch", "store_outages"]
 
 STORES_FILE = "stores.jsonl"
-STORE_OFFLINE = "store-offline"
-"""The fault whose windows are measured (``chaos/experiments/store-offline.json``)."""
 
 _FIELDS = ("online", "pending", "pending_units", "forwarded_total", "last_drained_at")
 

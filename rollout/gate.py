@@ -21,6 +21,7 @@ from collectors.summary import (
 from rollout.drift import check_drift, drift_summary
 from rollout.reports import junit_xml, markdown_summary
 from rollout.stores import check_stores, outage_lines
+from slo.conventions import STORE_OFFLINE
 from slo.evaluate import evaluate
 from slo.generator import check_generator
 from slo.knee import find_knee
@@ -105,6 +106,8 @@ def gate_run(run: RunDir, plan: Plan) -> GateResult:
     outages = check_stores(run)
     if outages is not None:
         stats = replace(stats, store_reconcile_s=tuple(o.reconcile_s for o in outages))
+    scheduled = sum(step.experiment == STORE_OFFLINE for step in plan.chaos)
+    stats = replace(stats, store_outages_scheduled=scheduled)
     evaluations = evaluate(plan.slos.objectives, stats, default_min_samples=plan.slos.min_samples)
     generator = check_generator(stats.generator, plan.slos)
     if generator is not None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collectors.drift import DriftReport
 from collectors.rundir import RunDir
-from collectors.storewatch import STORE_OFFLINE, STORES_FILE, StoreOutage, store_outages
+from collectors.storewatch import STORES_FILE, StoreOutage, store_outages
+from slo.conventions import STORE_OFFLINE
 
 __all__ = ["RECONCILE_FILE", "check_stores", "outage_lines"]
 

@@ -26,6 +26,7 @@ __all__ = [
     "PROFILES",
     "RUN_FORMAT_VERSION",
     "RUN_ID_HEADER",
+    "STORE_OFFLINE",
 ]
 
 CHANNELS = ("web", "app", "store", "marketplace")
@@ -65,3 +66,6 @@ METRIC_DRIFT_UNDERSELL = "peakops_drift_false_sold_outs"
 METRIC_DRIFT_LAG = "peakops_drift_convergence_lag_seconds"
 LABEL_SOURCE = "source"
 LABEL_QUANTILE = "quantile"
+
+STORE_OFFLINE = "store-offline"
+"""The chaos experiment that cuts a store off from inventory (store-and-forward)."""

@@ -97,8 +97,11 @@ def _evaluate_one(objective: Objective, stats: RunStats, default_min_samples: in
 def _store_reconcile(objective: StoreReconcileObjective, stats: RunStats) -> Evaluation:
     outages = stats.store_reconcile_s or ()
     result = _Result(objective, unit="ms", threshold=objective.threshold_ms, samples=len(outages))
+    if stats.store_outages_scheduled == 0:
+        return result.not_applicable("no store outage in this run: nothing to reconcile")
     if not outages:
-        return result.inconclusive("no store outage was measured in this run")
+        scheduled = stats.store_outages_scheduled
+        return result.inconclusive(f"{scheduled} store outages scheduled, none was recorded")
     limit = f"threshold {objective.threshold_ms:g} ms"
     if any(seconds is None for seconds in outages):
         never = sum(seconds is None for seconds in outages)
@@ -292,6 +295,10 @@ class _Result:
 
     def failed_unmeasured(self, reason: str) -> Evaluation:
         return self._build(Status.FAIL, None, reason)
+
+    def not_applicable(self, reason: str) -> Evaluation:
+        """Nothing this objective judges happened in the run, by plan (not missing data)."""
+        return self._build(Status.PASS, None, reason)
 
 
 def _describe(endpoint: str) -> str:

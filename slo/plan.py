@@ -15,7 +15,7 @@ from typing import Any, Final, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from slo.conventions import CHANNELS, PROFILES
+from slo.conventions import CHANNELS, PROFILES, STORE_OFFLINE
 from slo.durations import format_duration
 from slo.errors import PlanError, PlanIssue
 from slo.fields import TEXT_DURATIONS, PlanModel, Seconds, check_name
@@ -257,7 +257,6 @@ class Plan(PlanModel):
         return self
 
 
-STORE_OFFLINE: Final = "store-offline"
 _NEEDS_A_STORE = (
     f"{STORE_OFFLINE!r} cuts store-1's link to inventory: set target.stores to 1 or more"
 )

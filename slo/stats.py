@@ -104,3 +104,5 @@ class RunStats:
     store_reconcile_s: tuple[float | None, ...] | None = None
     """Per store outage, seconds from the link coming back to every queued sale being in
     the source of truth (None: never); the field is None when no store was watched."""
+    store_outages_scheduled: int = 0
+    """Store outages (``store-offline`` steps) the run's plan scheduled."""

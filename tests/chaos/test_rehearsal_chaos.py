@@ -1,4 +1,4 @@
-"""A real rehearsal with the default plan's faults, moved into a 15 s flood."""
+"""A real rehearsal with the default plan's faults, moved into a 16 s flood."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def short_plan(tmp_path: Path) -> Path:
     text = (ROOT / "peak.yaml").read_text()
-    for old, new in (("duration: 60s", "duration: 15s"), ("offset: 20s", "offset: 3s"),
-                     ("offset: 35s", "offset: 7s")):  # fmt: skip
+    for old, new in (("duration: 60s", "duration: 16s"), ("offset: 20s", "offset: 3s"),
+                     ("offset: 35s", "offset: 6s"), ("offset: 45s", "offset: 9s"),
+                     ("duration: 8s", "duration: 3s")):  # fmt: skip
         assert old in text, old
         text = text.replace(old, new)
     path = tmp_path / "peak.yaml"
@@ -36,15 +37,18 @@ def test_the_faults_run_on_time_revert_and_are_listed_in_the_verdict(tmp_path: P
     assert done.returncode in (0, 1), done.stderr[-3000:]
     verdict = json.loads(done.stdout)
     faults = [r for r in verdict["reasons"] if r.startswith("fault ")]
-    assert [f.split()[1] for f in faults] == ["kill-replica", "network-cut"], verdict["reasons"]
+    names = [f.split()[1] for f in faults]
+    assert names == ["kill-replica", "network-cut", "store-offline"], verdict["reasons"]
     (run,) = runs.iterdir()
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     finished = [e["exit_code"] for e in events if e["type"] == "chaos_finished"]
-    assert len(finished) == 2 and set(finished) <= {0, 1}, events[-10:]  # 1: deviated
+    assert len(finished) == 3 and set(finished) <= {0, 1}, events[-10:]  # 1: deviated
     started = {e["id"] for e in events if e["type"] == "fault_started"}
     assert started == {e["id"] for e in events if e["type"] == "fault_stopped"}
     assert (run / "chaos-1-kill-replica.journal.json").is_file()
     assert (run / "chaos-2-network-cut.journal.json").is_file()
+    assert (run / "chaos-3-store-offline.journal.json").is_file()
+    assert any(r.startswith("store outage ") for r in verdict["reasons"]), verdict["reasons"]
     assert json.loads((run / "verdict.json").read_text())["reasons"] == verdict["reasons"]
     leftovers = [
         p for p in psutil.process_iter(["cmdline"]) if "chaos.runner" in (p.info["cmdline"] or [])

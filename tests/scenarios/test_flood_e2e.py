@@ -79,12 +79,15 @@ def test_trace_ids_cross_from_the_load_generator_into_the_oms(tmp_path: Path) ->
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = only_run(tmp_path / "runs")
     client = spans(run.file("traces.jsonl"))
-    server = [s for f in sorted(run.file("traces").glob("orders-*.jsonl")) for s in spans(f)]
+    # the store channel's orders go to the store node, the others to the orders replicas
+    files = [*run.file("traces").glob("orders-*.jsonl"), *run.file("traces").glob("store-*.jsonl")]
+    server = [s for f in sorted(files) for s in spans(f)]
     client_orders = {s["spanId"]: s["traceId"] for s in client if s["name"] == "POST /orders"}
     server_orders = [s for s in server if s["name"] == "POST /orders" and s["kind"] == 2]
     assert client_orders and server_orders
     linked = [s for s in server_orders if client_orders.get(s.get("parentSpanId")) == s["traceId"]]
     assert len(linked) == len(server_orders) == len(client_orders)
+    assert any(f.name.startswith("store-") for f in files)
 
 
 def spans(path: Path) -> list[dict[str, object]]:

@@ -12,6 +12,7 @@ from slo.objectives import (
     DriftObjective,
     Objective,
     OversellObjective,
+    StoreReconcileObjective,
     UndersellObjective,
 )
 from slo.stats import DriftStats, RunStats
@@ -108,3 +109,31 @@ def test_drift_during_a_tolerated_fault(
     got_status, reason = judge(objective, STORE_DRIFT)
     assert got_status is status
     assert words in reason
+
+
+@pytest.mark.parametrize(
+    ("scheduled", "reconciled", "status", "words"),
+    [
+        (1, (0.4,), Status.PASS, "reconciled in 400 ms, under 5000 ms"),
+        (2, (0.4, 5.0), Status.FAIL, "slowest of 2 store outages reconciled in 5000 ms"),
+        (1, (None,), Status.FAIL, "1 of 1 store outages never reconciled"),
+        (1, (), Status.INCONCLUSIVE, "1 store outages scheduled, none was recorded"),
+        (0, None, Status.PASS, "no store outage in this run: nothing to reconcile"),
+    ],
+    ids=[
+        "reconciled under the threshold passes",
+        "reconciling exactly at the threshold fails, like latency",
+        "an outbox never emptied fails",
+        "a scheduled outage that never happened is inconclusive",
+        "a run without a store outage has nothing to reconcile",
+    ],
+)
+def test_store_reconcile_slo(
+    scheduled: int, reconciled: tuple[float | None, ...] | None, status: Status, words: str
+) -> None:
+    objective = StoreReconcileObjective(id="store-reconciles", threshold_ms=5000)
+    stats = RunStats(endpoints={}, elapsed_s=60, store_reconcile_s=reconciled,
+                     store_outages_scheduled=scheduled)  # fmt: skip
+    (evaluation,) = evaluate([objective], stats, default_min_samples=100)
+    assert evaluation.status is status
+    assert words in evaluation.reason
