@@ -71,9 +71,8 @@ class DriftChecker:
         flying: dict[str, Op] = {}  # operations in flight, which observations wait for
         self._observer = Observer(config, self._skus, self._log, self._faults, flying)
         self._ops = OpTracker(
-            config, self._skus, self._log, self._faults, self._observer.settle, flying,
-            self._observer.shown,
-        )  # fmt: skip
+            config, self._skus, self._log, self._faults, self._observer.settle, flying
+        )
         self._handlers: dict[str, Callable[[Record], None]] = {
             "ledger": self._ops.ledger,
             "stock": self._observer.stock,

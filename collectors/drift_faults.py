@@ -1,10 +1,13 @@
-"""Fault windows from ``events.jsonl``: which faults to blame for a violation seen at t."""
+"""What the checker knows of the run besides orders and stock: fault windows (from
+``events.jsonl``) and which locations each channel may sell."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from typing import Any
 
-__all__ = ["Faults"]
+__all__ = ["ChannelLocations", "Faults"]
 
 Record = dict[str, Any]
 
@@ -51,3 +54,23 @@ class Faults:
         if not self.recovering:
             return self.active
         return tuple(sorted({*self.active, *self.recovering}))
+
+
+class ChannelLocations:
+    """Which locations a channel may sell, from ``(channel, pattern)`` pairs (fnmatch).
+
+    A channel without a pattern may sell anywhere (so may an operation without a
+    channel). Answers are cached: this is asked for every cell of every sold-out.
+    """
+
+    def __init__(self, patterns: Sequence[tuple[str, str]]) -> None:
+        self._patterns = dict(patterns)
+        self._known: dict[tuple[str | None, str], bool] = {}
+
+    def __call__(self, channel: str | None, location: str) -> bool:
+        key = (channel, location)
+        known = self._known.get(key)
+        if known is None:
+            pattern = self._patterns.get(channel) if channel is not None else None
+            known = self._known[key] = pattern is None or fnmatchcase(location, pattern)
+        return known

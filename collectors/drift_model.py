@@ -56,6 +56,9 @@ class DriftConfig:
     not timed this closely are counted as ``converged_untimed``.
     ``fault_recovery_s``: a violation this long after a fault stopped is still
     attributed to it (the system catching up), as well as to any fault still active.
+    ``channel_locations``: ``(channel, fnmatch pattern)`` of the locations a channel
+    may sell (``("web", "loc-*")``); a sold-out is judged only against those. A channel
+    not listed may sell anywhere.
     """
 
     view_staleness_s: float = 2.0
@@ -66,6 +69,7 @@ class DriftConfig:
     key_memory_s: float = 60.0
     lag_resolution_s: float = 1.0
     fault_recovery_s: float = 2.0
+    channel_locations: tuple[tuple[str, str], ...] = ()
 
     @property
     def horizon_s(self) -> float:

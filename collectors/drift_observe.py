@@ -49,7 +49,6 @@ class Observer:
         self._log = log
         self._faults = faults
         self.channels: dict[str, ChannelTally] = {}
-        self.shown: dict[str, set[str]] = {}  # channel -> locations its view showed
         self.records = 0
         self.truth_observations = 0
         self.truth_outside = 0
@@ -83,10 +82,6 @@ class Observer:
         elif kind == "view":
             channel = record.get("channel") or UNNAMED_CHANNEL
             self.view_observations += 1
-            shown = self.shown.get(channel)
-            if shown is None:
-                shown = self.shown[channel] = set()
-            shown.add(cell.location)
             self._tally(channel).observations += 1
             if cell.base is not None:
                 self._converge(cell, channel, value, t0, t)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from collectors.drift_faults import Faults
+from collectors.drift_faults import ChannelLocations, Faults
 from collectors.drift_keys import FIRST_DUPLICATE, NEW, REPLAY, KeyMemory
 from collectors.drift_model import Cell, DriftConfig, Op, Pending, Sku, get_sku
 from collectors.drift_report import ViolationLog
@@ -36,10 +36,9 @@ class OpTracker:
         faults: Faults,
         settle: Callable[[Pending], None],
         flying: dict[str, Op],
-        shown: dict[str, set[str]] | None = None,
     ) -> None:
         self.config = config
-        self._shown = {} if shown is None else shown  # channel -> locations it sells
+        self._sells = ChannelLocations(config.channel_locations)
         self._skus = skus
         self._log = log
         self._faults = faults
@@ -291,12 +290,9 @@ class OpTracker:
         snap = op.snap
         if op.cell is not None and op.low is not None:
             snap = [(op.cell, op.low, op.placed0, op.null0)]
-        # A channel sells only the locations it shows: stock elsewhere (a store's, say)
-        # does not make its sold-out false. A channel never probed may sell anywhere.
-        sells = self._shown.get(op.channel) if op.channel is not None else None
         for cell, low, placed, null in snap or ():
-            if sells and cell.location not in sells:
-                continue
+            if not self._sells(op.channel, cell.location):
+                continue  # stock this channel cannot sell (a store's) does not excuse it
             bound = low - (cell.placed - placed) - (placed_null - null)
             if bound >= op.qty:
                 self.false_sold_out += 1

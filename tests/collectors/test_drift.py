@@ -269,15 +269,6 @@ CASES: list[tuple[str, Callable[[], History], dict[str, Any]]] = [
         {"undersell_false_sold_out": 1},
     ),
     (
-        "stock at a location the channel does not show (a store's) does not make it false",
-        lambda: (
-            History(A_L1=0, A_L2=3)
-            .view(0.5, 0, loc="L1")
-            .place("p1", 1.0, 1.1, "fail", loc=None, reason="out_of_stock")
-        ),
-        {"undersell_false_sold_out": 0, "sold_out_answers": 1},
-    ),
-    (
         "on hand not equal to available plus reserved plus committed breaks conservation",
         lambda: History(A_L1=5).truth(1.0, 5, on_hand=10, reserved=2, committed=2),
         {"conservation_violations": 1, "conservation_checked": 1},
@@ -589,3 +580,12 @@ def test_a_worker_that_meets_a_bad_file_reports_it(tmp_path: Path) -> None:
     (tmp_path / STOCK_FILE).write_text('{"t": 1.0}\nnot json\n')
     with pytest.raises(RunDirError, match=r"stock\.jsonl:2: corrupt record"):
         check_run(tmp_path, workers=2)
+
+
+def test_stock_a_channel_cannot_sell_does_not_make_its_sold_out_false() -> None:
+    history = History(A_L1=0, A_L2=3).place("p1", 1.0, 1.1, "fail", loc=None, reason="out_of_stock")
+    fenced = DriftConfig(channel_locations=(("web", "L1"), ("store", "L2")))
+    assert history.check(fenced).undersell_false_sold_out == 0  # web cannot sell L2
+    everywhere = DriftConfig(channel_locations=(("web", "L*"),))
+    assert history.check(everywhere).undersell_false_sold_out == 1
+    assert history.check().undersell_false_sold_out == 1
