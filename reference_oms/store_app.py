@@ -165,7 +165,7 @@ class _Store:
             {
                 "sku": sku,
                 "channel": channel,
-                "locations": {state.location: state.available(view, sku)},
+                "locations": {state.location: state.available(view, sku, settled=True)},
                 "seq": view.seq,
                 "as_of": view.as_of,
                 "online": state.online,

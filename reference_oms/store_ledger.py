@@ -21,6 +21,7 @@ __all__ = ["Ledger"]
 class _Move:
     units: dict[str, int]
     seq: int | None = None  # inventory's seq, once it has acknowledged the move
+    in_flight: bool = False  # an online call whose answer has not come back
 
 
 class Ledger:
@@ -29,9 +30,13 @@ class Ledger:
     def __init__(self) -> None:
         self._moves: dict[str, _Move] = {}
 
-    def hold(self, key: str, units: Mapping[str, int]) -> None:
-        """Count `units` (negative: taken, positive: given back) until acknowledged and seen."""
-        self._moves[key] = _Move(dict(units))
+    def hold(self, key: str, units: Mapping[str, int], *, in_flight: bool = False) -> None:
+        """Count `units` (negative: taken, positive: given back) until acknowledged and seen.
+
+        An `in_flight` move (an online call not answered yet) counts when deciding an
+        offline sale, but not in the availability shown to shoppers: it may still fail.
+        """
+        self._moves[key] = _Move(dict(units), in_flight=in_flight)
 
     def acknowledge(self, key: str, seq: int | None) -> None:
         """Inventory has the move at `seq`; with no seq there is nothing to wait for."""
@@ -42,17 +47,32 @@ class Ledger:
             del self._moves[key]
         else:
             move.seq = seq
+            move.in_flight = False
 
     def drop(self, key: str) -> None:
         """Forget a move that will never reach inventory (or whose key is reused)."""
         self._moves.pop(key, None)
 
     def available(
-        self, view: StockView, sku: str, location: str, without: str | None = None
+        self,
+        view: StockView,
+        sku: str,
+        location: str,
+        without: str | None = None,
+        *,
+        settled: bool = False,
     ) -> int:
-        """Units of `sku` the store may sell at `location`, not counting move `without`."""
+        """Units of `sku` the store may sell at `location`, not counting move `without`.
+
+        `settled`: leave out moves still in flight (what the store shows, not what it
+        may promise while offline).
+        """
         self._forget_seen(view.seq)
-        held = sum(m.units.get(sku, 0) for k, m in self._moves.items() if k != without)
+        held = sum(
+            m.units.get(sku, 0)
+            for k, m in self._moves.items()
+            if k != without and not (settled and m.in_flight)
+        )
         return view.available(sku, location) + held
 
     def __len__(self) -> int:

@@ -94,7 +94,9 @@ class StoreSales:
         order_id = order_id_for(body.idempotency_key)
         call = f"call-{next(self._calls)}"
         # Held while in flight: inventory may apply it before the view or the reply says so.
-        self.state.ledger.hold(call, {s: -q for s, q in units_of(body.lines).items()})
+        self.state.ledger.hold(
+            call, {s: -q for s, q in units_of(body.lines).items()}, in_flight=True
+        )
         reply = await self.inventory.reserve(order_id, self.location, body.lines, atomic=True)
         if reply.kind == "reserved":
             self.state.ledger.acknowledge(call, reply.seq)

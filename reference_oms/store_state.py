@@ -96,9 +96,11 @@ class StoreState:
             line.qty for op in self.ops.values() if op.kind == "reserve" for line in op.lines
         )
 
-    def available(self, view: StockView, sku: str, without: str | None = None) -> int:
-        """Local availability of `sku` at the store's location."""
-        return self.ledger.available(view, sku, self.location, without)
+    def available(
+        self, view: StockView, sku: str, without: str | None = None, *, settled: bool = False
+    ) -> int:
+        """Local availability of `sku` at the store's location (`settled`: as shown)."""
+        return self.ledger.available(view, sku, self.location, without, settled=settled)
 
     def summary(self) -> dict[str, Any]:
         """The body of `GET /outbox` (without the store's name)."""

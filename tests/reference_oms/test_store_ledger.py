@@ -39,3 +39,14 @@ def test_releases_add_and_a_move_can_be_left_out() -> None:
     assert ledger.available(view_at(1, 5), SKU, "store-1", without="op-1") == 6
     ledger.drop("op-2")
     assert ledger.available(view_at(1, 5), SKU, "store-1") == 2
+
+
+def test_a_sale_in_flight_is_promised_away_but_not_shown_as_gone() -> None:
+    """Seen in a rehearsal: the last unit's online sale in flight showed shoppers -1."""
+    ledger = Ledger()
+    ledger.hold("call-1", {SKU: -1}, in_flight=True)
+    view = view_at(10, 0)  # inventory has none left: the call will be refused
+    assert ledger.available(view, SKU, "store-1") == -1  # an offline sale may not take it
+    assert ledger.available(view, SKU, "store-1", settled=True) == 0  # shoppers see 0
+    ledger.acknowledge("call-1", 11)  # had it been reserved, it is settled now
+    assert ledger.available(view, SKU, "store-1", settled=True) == -1
