@@ -46,6 +46,6 @@ def outage_lines(
             f"store outages: {blamed.get('truth_outside_interval', 0)} truth and "
             f"{blamed.get('view_outside_interval', 0)} view observations outside the interval "
             f"during them; after reconciliation {drift.oversell_units} units oversold in the "
-            f"run, {blamed.get('negative_stock', 0)} negative-stock readings blamed on them"
+            f"run, {drift.violations_by_kind.get('negative_stock', 0)} truth readings below zero"
         )
     return lines
