@@ -63,3 +63,30 @@ def test_a_store_sells_through_an_outage_and_reconciles(tmp_path: Path) -> None:
                    and r["type"] == "place"]  # fmt: skip
     assert store_sales and {r["location"] for r in store_sales} == {"store-1"}
     assert code == 0, verdict["reasons"]
+
+
+def test_store_stock_also_sold_online_is_oversold_once_the_store_reconciles(
+    tmp_path: Path,
+) -> None:
+    """With shipFromStore the web sells the units the store sells offline: the checker
+    reports the oversell, blamed on the outage, and the truth ends below zero."""
+    plan = short_plan(
+        tmp_path,
+        ("  stores: 1 ", "  shipFromStore: true\n  stores: 1 "),
+        ("    skus: 200", "    skus: 10"),
+        ("    minStock: 5 ", "    minStock: 10 "),
+        ("    maxStock: 60", "    maxStock: 20"),
+    )
+    code, verdict, run = rehearse(plan, tmp_path / "runs")
+    results = {r["slo_id"]: r for r in verdict["evaluations"]}
+    assert code == 1, verdict["reasons"]
+    assert results["no-oversell"]["status"] == "fail", results["no-oversell"]
+    drift = json.loads((run / "drift.json").read_text())
+    assert drift["oversell_units"] > 0
+    assert drift["violations_by_fault"]["store-offline"].get("oversell"), drift[
+        "violations_by_fault"
+    ]
+    final = [json.loads(line) for line in (run / "stock.jsonl").read_text().splitlines()]
+    below_zero = [r for r in final if r["kind"] == "truth" and r["phase"] == "final"
+                  and r["available"] < 0]  # fmt: skip
+    assert below_zero and {r["location"] for r in below_zero} == {"store-1"}
