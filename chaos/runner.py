@@ -142,6 +142,8 @@ def run(
         print(f"peakops chaos: {path}: invalid experiment: {err}", file=sys.stderr)
         return int(ExitCode.USAGE)
     config = dict(variables)
+    if events is not None:  # where the stop condition records a halt (not a user setting)
+        experiment.setdefault("configuration", {})["peakops_events_file"] = str(events)
     strategy = Strategy.DEFAULT
     if dry_run:
         config["peakops_dry_run"] = True

@@ -25,6 +25,10 @@ class ChaosSettings:
 
     ``state_file``: the local platform's handle (``chaos.handle``); ``control_urls``:
     fault-proxy control URLs by link, added to (and overriding) the handle's.
+    ``error_budget``: the error ratio the SLO allows; ``stop_burn_rate``: the stop
+    condition, how many times faster than that budget the flood may fail while a fault
+    is active (14.4: a 30-day budget gone in two days). ``events_file``: where the
+    runner records the run's events (set by the runner, not by users).
     """
 
     platform: str = "local"
@@ -40,6 +44,9 @@ class ChaosSettings:
     kube_host: str = ""
     metrics_url: str = ""
     dry_run: bool = False
+    error_budget: float = 0.02
+    stop_burn_rate: float = 14.4
+    events_file: str = ""
 
     def radius(self) -> BlastRadius:
         return BlastRadius(self.allowed_namespaces, self.max_targets, self.max_percent)
@@ -54,6 +61,12 @@ def parse_settings(configuration: Mapping[str, Any] | None) -> ChaosSettings:
     lease_s = _number(conf, "lease_s", 5.0)
     if not 0 < lease_s <= 60:
         raise UsageError(f"peakops_lease_s: expected a lease in (0, 60] seconds, got {lease_s}")
+    budget = _number(conf, "error_budget", 0.02)
+    if not 0 < budget <= 1:
+        raise UsageError(f"peakops_error_budget: expected a ratio in (0, 1], got {budget}")
+    burn = _number(conf, "stop_burn_rate", 14.4)
+    if burn <= 0:
+        raise UsageError(f"peakops_stop_burn_rate: expected a rate > 0, got {burn}")
     return ChaosSettings(
         platform=platform,
         state_file=_text(conf, "state_file", ""),
@@ -68,6 +81,9 @@ def parse_settings(configuration: Mapping[str, Any] | None) -> ChaosSettings:
         kube_host=_text(conf, "kube_host", ""),
         metrics_url=_text(conf, "metrics_url", ""),
         dry_run=_flag(conf, "dry_run"),
+        error_budget=budget,
+        stop_burn_rate=burn,
+        events_file=_text(conf, "events_file", ""),
     )
 
 

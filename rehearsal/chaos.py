@@ -32,9 +32,15 @@ from platforms.local import LocalPlatform
 from platforms.processes import Spawner
 from slo.errors import PeakopsError, RevertError
 from slo.exitcodes import ExitCode
-from slo.plan import ChaosStep, Plan
+from slo.plan import ChaosStep, ErrorRatioObjective, Plan
 
-__all__ = ["ChaosSchedule", "fault_window_lines", "local_chaos", "sweep_kubernetes"]
+__all__ = [
+    "ChaosSchedule",
+    "error_budget",
+    "fault_window_lines",
+    "local_chaos",
+    "sweep_kubernetes",
+]
 
 LOAD_START_TIMEOUT_S = 60.0
 CHILD_GRACE_S = 120.0
@@ -206,6 +212,10 @@ class ChaosSchedule:
             variables["peakops_metrics_url"] = metrics_url
         if step.duration_s is not None:
             variables["peakops_duration_s"] = step.duration_s
+        variables["peakops_stop_burn_rate"] = step.stop_burn_rate
+        budget = error_budget(self._plan)
+        if budget is not None:
+            variables["peakops_error_budget"] = budget
         return variables
 
     def _wait(self, child: _Child) -> None:
@@ -255,8 +265,21 @@ def fault_window_lines(run: RunDir) -> list[str]:
             windows[str(event["id"])][2] = float(event["ts"]) - origin
         elif kind == "chaos_finished" and event.get("exit_code") not in (0, 1):
             lines.append(f"chaos {event.get('experiment')} exited {event.get('exit_code')}")
+        elif kind == "chaos_halted":
+            lines.append(
+                f"chaos {event.get('fault')} halted by its stop condition at "
+                f"{float(event['ts']) - origin:.1f}s: error-budget burn {event.get('burn_rate')}x"
+                f" (stop at {event.get('stop_burn_rate')}x); rolled back"
+            )
     faults = []
     for name, start, stop in sorted(windows.values(), key=lambda w: w[1]):
         end = f"{stop:.1f}s" if stop is not None else "(never stopped: its lease lapsed)"
         faults.append(f"fault {name} {start:.1f}s\N{EN DASH}{end}")
     return faults + lines
+
+
+def error_budget(plan: Plan) -> float | None:
+    """The error ratio the plan's SLOs allow (the all-endpoint one first), if they say."""
+    ratios = [o for o in plan.slos.objectives if isinstance(o, ErrorRatioObjective)]
+    ratios.sort(key=lambda o: o.endpoint != "*")
+    return ratios[0].max_ratio if ratios and ratios[0].max_ratio > 0 else None

@@ -184,6 +184,9 @@ class ChaosStep(PlanModel):
     duration_s: Seconds | None = Field(
         default=None, gt=0, validation_alias="duration", serialization_alias="duration"
     )
+    stop_burn_rate: float = Field(default=14.4, gt=0)
+    """Stop condition: halt and roll back once the flood fails this many times faster
+    than the error-ratio SLO allows (measured over 1 s while the fault is active)."""
 
     @field_validator("experiment")
     @classmethod

@@ -32,8 +32,10 @@ CONFIG_KEYS = {
     "peakops_platform", "peakops_state_file", "peakops_control_urls", "peakops_namespace",
     "peakops_selector", "peakops_allowed_namespaces", "peakops_max_targets",
     "peakops_max_percent", "peakops_lease_s", "peakops_kubeconfig", "peakops_kube_host",
-    "peakops_metrics_url", "peakops_duration_s", "peakops_dry_run",
+    "peakops_metrics_url", "peakops_duration_s", "peakops_dry_run", "peakops_error_budget",
+    "peakops_stop_burn_rate",
 }  # fmt: skip
+TIMED = ["network-cut", "network-flaky", "network-slow", "store-offline"]
 
 
 def load(name: str) -> dict[str, Any]:
@@ -76,8 +78,8 @@ def test_the_experiment_has_a_method_rollbacks_probes_and_every_setting(name: st
     assert set(experiment["configuration"]) >= CONFIG_KEYS
     for key in CONFIG_KEYS:
         assert experiment["configuration"][key]["type"] == "env"  # overridable
-    started = [a for a in experiment["method"] if a["provider"]["func"] != "await_recovery"]
-    assert started[0]["type"] == "action"
+    faults = [a for a in experiment["method"] if not a.get("background")]
+    assert faults[0]["type"] == "action"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -85,7 +87,7 @@ def test_every_provider_is_ours_and_its_argument_names_match_its_signature(name:
     for activity in activities(load(name)):
         provider = activity["provider"]
         assert provider["type"] == "python"
-        assert provider["module"] in ("chaos.actions", "chaos.probes")
+        assert provider["module"] in ("chaos.actions", "chaos.probes", "chaos.guard")
         func = getattr(importlib.import_module(provider["module"]), provider["func"])
         inspect.signature(func).bind(**provider.get("arguments", {}), configuration=None)
 
@@ -102,8 +104,16 @@ def test_every_rollback_heals_what_the_method_started(name: str) -> None:
     assert started and started <= healed
 
 
+@pytest.mark.parametrize("name", TIMED)
+def test_a_fault_with_a_duration_is_watched_by_the_stop_condition_for_as_long(name: str) -> None:
+    guard = load(name)["method"][0]
+    assert guard["background"] is True and guard["provider"]["func"] == "stop_on_burn"
+    assert guard["provider"]["arguments"]["name"] == name
+    assert guard["provider"]["arguments"]["duration_s"] == "${peakops_duration_s}"
+
+
 def test_chaoslib_refuses_an_argument_name_our_provider_does_not_take() -> None:
     experiment = copy.deepcopy(load("network-cut"))
-    experiment["method"][0]["provider"]["arguments"]["lease"] = 5
+    experiment["method"][1]["provider"]["arguments"]["lease"] = 5
     with pytest.raises(InvalidActivity, match="lease"):
         ensure_experiment_is_valid(experiment)

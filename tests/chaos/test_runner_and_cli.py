@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from typer.testing import CliRunner
 
 from chaos import probes
+from chaos.guard import stop_on_burn
 from chaos.leases import Leases, Renewer
 from chaos.runner import exit_code, parse_vars, runner_command
 from chaos.settings import parse_settings
@@ -21,7 +22,7 @@ from cli.common import load_with_overrides
 from collectors.rundir import EventLog, RunDir
 from platforms.faults import FaultProxyClient
 from platforms.local import LocalPlatform
-from rehearsal.chaos import fault_window_lines
+from rehearsal.chaos import error_budget, fault_window_lines
 from slo.conventions import (
     ENDPOINT_PLACE_ORDER,
     LABEL_ENDPOINT,
@@ -197,14 +198,21 @@ def test_fault_windows_become_verdict_lines_in_seconds_after_the_load_started(
         {"ts": 121.5, "type": "fault_stopped", "fault": "kill-replica", "id": "a"},
         {"ts": 135.0, "type": "fault_started", "fault": "network-cut", "id": "b"},
         {"ts": 150.0, "type": "chaos_finished", "experiment": "network-cut", "exit_code": 5},
-    ):
+        {"ts": 161.0, "type": "fault_started", "fault": "network-slow", "id": "c"},
+        {"ts": 162.25, "type": "chaos_halted", "fault": "network-slow", "burn_rate": 50.0,
+         "stop_burn_rate": 14.4},
+        {"ts": 162.5, "type": "fault_stopped", "fault": "network-slow", "id": "c"},
+    ):  # fmt: skip
         log.append(record)
     log.close()
     EventLog(run, source="test").close()
     assert fault_window_lines(run) == [
         "fault kill-replica 20.0s\N{EN DASH}21.5s",
         "fault network-cut 35.0s\N{EN DASH}(never stopped: its lease lapsed)",
+        "fault network-slow 61.0s\N{EN DASH}62.5s",
         "chaos network-cut exited 5",
+        "chaos network-slow halted by its stop condition at 62.2s: error-budget burn 50.0x "
+        "(stop at 14.4x); rolled back",
     ]
 
 
@@ -246,3 +254,19 @@ def test_the_metric_probes_judge_the_requests_between_two_scrapes() -> None:
     assert probes.error_ratio(configuration={}) == 0.0  # no flood, no data: never fails
     with pytest.raises(UsageError, match="127"):
         probes.error_ratio(configuration={"peakops_metrics_url": "http://10.0.0.1/metrics"})
+
+
+def test_the_stop_condition_watches_nothing_without_a_flood_and_refuses_bad_settings() -> None:
+    halts: list[bool] = []
+    result = stop_on_burn(30, configuration={}, halt=lambda: halts.append(True))
+    assert result == {"watched": False, "halted": False} and halts == []
+    with pytest.raises(UsageError, match="peakops_error_budget"):
+        parse_settings({"peakops_error_budget": 0})
+    with pytest.raises(UsageError, match="peakops_stop_burn_rate"):
+        parse_settings({"peakops_stop_burn_rate": "-1"})
+
+
+def test_the_rehearsal_passes_the_plans_error_budget_to_the_stop_condition() -> None:
+    plan = load_with_overrides(ROOT / "peak.yaml")
+    assert error_budget(plan) == 0.02  # peak.yaml: error-ratio max 0.02
+    assert [step.stop_burn_rate for step in plan.chaos] == [14.4, 14.4, 14.4]

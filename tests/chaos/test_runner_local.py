@@ -9,16 +9,20 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from chaos.catalog import experiment_path
 from chaos.runner import runner_command
 from platforms.faults import FaultProxyClient
 from platforms.local import LocalPlatform
+from slo.conventions import LABEL_ENDPOINT, LABEL_OUTCOME, METRIC_CLIENT_REQUESTS
 from tests.chaos.conftest import LINK
 from tests.platforms.helpers import wait_until
 
@@ -117,3 +121,80 @@ def test_kill_replica_kills_one_replica_and_waits_until_it_is_back(
     started = events(tmp_path / "events.jsonl", "fault_started")
     assert [e["fault"] for e in started] == ["kill-replica"]
     assert events(tmp_path / "events.jsonl", "fault_stopped")
+
+
+class Flood:
+    """Requests through the fault proxy in a loop, counted as the load process counts
+    them (``peakops_client_requests_total{endpoint, outcome}``) on a real /metrics."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            METRIC_CLIENT_REQUESTS, "r", [LABEL_ENDPOINT, LABEL_OUTCOME], registry=self.registry
+        )
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=0.1, trust_env=False) as client:
+            while not self.stop.is_set():
+                try:
+                    ok = client.get(f"{self.url}/healthz").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                self.requests.labels("GET /healthz", "ok" if ok else "fail").inc()
+                time.sleep(0.01)
+
+    def __enter__(self) -> str:
+        server, thread = start_http_server(0, addr="127.0.0.1", registry=self.registry)
+        self.server, self.server_thread = server, thread
+        self.thread.start()
+        return f"http://127.0.0.1:{server.server_port}/metrics"
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.server.shutdown()
+        self.server_thread.join(5)
+
+
+def test_the_stop_condition_halts_a_cut_that_burns_the_error_budget_and_heals_it(
+    platform: LocalPlatform, handle: Path, tmp_path: Path
+) -> None:
+    url = through_proxy(platform)
+    with Flood(url) as metrics_url:
+        runner = start_runner(
+            tmp_path, handle, peakops_duration_s=30, peakops_metrics_url=metrics_url,
+            peakops_error_budget=0.02, peakops_stop_burn_rate=14.4,
+        )  # fmt: skip
+        code = runner.wait(timeout=60)
+    assert code == 1, log_of(tmp_path)  # the experiment was interrupted: not "held"
+    (halted,) = events(tmp_path / "events.jsonl", "chaos_halted")
+    assert halted["fault"] == "network-cut" and halted["burn_rate"] >= 14.4
+    (started,) = events(tmp_path / "events.jsonl", "fault_started")
+    (stopped,) = events(tmp_path / "events.jsonl", "fault_stopped")
+    assert stopped["ts"] - started["ts"] < 10  # healed long before its planned 30 s
+    assert started["ts"] < halted["ts"] <= stopped["ts"]
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "interrupted", journal["status"]
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
+    assert flows(url)
+    with FaultProxyClient(platform.fault_proxies()[LINK]) as proxy:
+        assert proxy.state()["toxics"] == []
+
+
+def test_a_cut_that_does_not_burn_the_budget_runs_to_its_end(
+    platform: LocalPlatform, handle: Path, tmp_path: Path
+) -> None:
+    """A generous stop threshold (a 100 % failure ratio burns a 2 % budget 50x)."""
+    with Flood(through_proxy(platform)) as metrics_url:
+        runner = start_runner(
+            tmp_path, handle, peakops_duration_s=2, peakops_metrics_url=metrics_url,
+            peakops_error_budget=0.02, peakops_stop_burn_rate=51,
+        )  # fmt: skip
+        assert runner.wait(timeout=60) in (0, 1), log_of(tmp_path)
+    assert events(tmp_path / "events.jsonl", "chaos_halted") == []
+    (started,) = events(tmp_path / "events.jsonl", "fault_started")
+    (stopped,) = events(tmp_path / "events.jsonl", "fault_stopped")
+    assert stopped["ts"] - started["ts"] >= 1.9

@@ -148,7 +148,12 @@ def test_a_snapshot_uses_yaml_keys_and_duration_strings(full: Plan) -> None:
     assert snapshot["apiVersion"] == "peakops/v1"
     assert snapshot["load"]["duration"] == "1h30m"
     assert snapshot["slos"]["objectives"][0]["threshold"] == "1.5s"
-    assert snapshot["chaos"][1] == {"experiment": "slow-db", "offset": "250ms", "duration": None}
+    assert snapshot["chaos"][1] == {
+        "experiment": "slow-db",
+        "offset": "250ms",
+        "duration": None,
+        "stopBurnRate": 14.4,
+    }
 
 
 def test_a_bad_snapshot_is_reported_like_a_bad_file_but_without_lines(full: Plan) -> None:
