@@ -11,10 +11,10 @@ from collectors.drift import (
     check_run,
 )
 from collectors.rundir import RunDir
-from slo.conventions import CHANNELS
 from slo.plan import Plan
+from slo.target import channel_locations
 
-__all__ = ["channel_locations", "check_drift", "drift_summary"]
+__all__ = ["check_drift", "drift_summary"]
 
 
 def check_drift(run: RunDir, plan: Plan) -> DriftReport | None:
@@ -23,22 +23,11 @@ def check_drift(run: RunDir, plan: Plan) -> DriftReport | None:
         return None
     config = DriftConfig(
         view_staleness_s=plan.target.probes.view_staleness_s,
-        channel_locations=channel_locations(plan),
+        channel_locations=channel_locations(plan.target),
     )
     report = check_run(run.path, config)
     run.write_json(DRIFT_FILE, report.to_dict())
     return report
-
-
-def channel_locations(plan: Plan) -> tuple[tuple[str, str], ...]:
-    """Where each channel sells, when the plan says: the embedded OMS's store stock
-    (``store-N``) is sold only by the stores, and the stores sell only it, unless
-    ``target.shipFromStore``; warehouses are ``loc-N`` (docs/reference-oms.md)."""
-    target = plan.target
-    if target.kind != "embedded" or not target.stores or target.ship_from_store:
-        return ()
-    online = tuple((channel, "loc-*") for channel in CHANNELS if channel != "store")
-    return (*online, ("store", "store-*"))
 
 
 def drift_summary(report: DriftReport) -> str:

@@ -38,6 +38,7 @@ from scenarios.journeys import JourneyRunner, planned_endpoints
 from scenarios.session import LoadSession, open_run
 from scenarios.shoppers import Catalog
 from scenarios.stockwatch import StockWatch
+from slo.target import channel_locations
 
 DRAIN_S = 5.0
 """After the last arrival, journeys in flight get this long to finish."""
@@ -140,6 +141,7 @@ def _stock_watch(session: LoadSession, environment: Environment) -> StockWatch:
         rate=probes.rate, hot_skus=probes.hot_skus, settle_timeout_s=probes.settle_timeout_s,
         ledger=session.ledger, events=session.events(), metrics=session.metrics,
         view_staleness_s=probes.view_staleness_s,
+        channel_locations=channel_locations(plan.target),
     )  # fmt: skip
 
 

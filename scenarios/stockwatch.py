@@ -41,6 +41,7 @@ class StockWatch:
         events: EventLog,
         metrics: LiveMetrics | None = None,
         view_staleness_s: float = 2.0,
+        channel_locations: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.run = run
         self.adapter = adapter
@@ -58,6 +59,7 @@ class StockWatch:
         self._checks: gevent.Greenlet | None = None
         self.metrics = metrics
         self.view_staleness_s = view_staleness_s
+        self.channel_locations = channel_locations
 
     def start(self) -> None:
         """The start snapshot (blocking: before the first arrival), then steady probes."""
@@ -69,11 +71,16 @@ class StockWatch:
 
     def _check_forever(self) -> None:
         """Re-check the history so far every few seconds, for the live drift metrics."""
-        config = DriftConfig(view_staleness_s=self.view_staleness_s)
+        config = DriftConfig(
+            view_staleness_s=self.view_staleness_s, channel_locations=self.channel_locations
+        )
         while True:
             gevent.sleep(CHECK_EVERY_S)
             try:
-                report = check_run(self.run.path, config)
+                # In a child: a pass over the whole history takes 100+ ms of CPU by the end
+                # of a run, which here would stall every shopper's request and be
+                # recorded as the OMS's latency.
+                report = check_run(self.run.path, config, isolated=True)
             except Exception as err:  # a torn record mid-write: try again next time
                 self.events.emit("live_drift_check_failed", error=str(err))
                 continue

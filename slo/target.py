@@ -7,10 +7,11 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
+from slo.conventions import CHANNELS
 from slo.fields import PlanModel, Seconds
 from slo.issues import raise_issues
 
-__all__ = ["Catalog", "Probes", "Target"]
+__all__ = ["Catalog", "Probes", "Target", "channel_locations"]
 
 
 class Catalog(PlanModel):
@@ -79,6 +80,18 @@ class Target(PlanModel):
             message = "only allowed with kind: embedded (peakops starts the store nodes)"
             raise_issues("Target", [(("stores",), message, self.stores)])
         return self
+
+
+def channel_locations(target: Target) -> tuple[tuple[str, str], ...]:
+    """Where each channel may sell, as ``(channel, fnmatch pattern)``, when the target says.
+
+    The embedded OMS names warehouses ``loc-N`` and stores ``store-N``; with store nodes
+    and no ``shipFromStore`` only the stores sell store stock, and only that.
+    """
+    if target.kind != "embedded" or not target.stores or target.ship_from_store:
+        return ()
+    online = tuple((channel, "loc-*") for channel in CHANNELS if channel != "store")
+    return (*online, ("store", "store-*"))
 
 
 def _base_url_problem(kind: str, base_url: str | None, allow_hosts: tuple[str, ...]) -> str | None:

@@ -68,3 +68,18 @@ def test_the_latest_drift_check_is_served_as_gauges() -> None:
     lag = {s.labels["quantile"]: s.value
            for s in families["peakops_drift_convergence_lag_seconds"].samples}  # fmt: skip
     assert lag == {"0.5": 0.1, "0.95": 0.4, "0.99": 0.9}
+
+
+def test_buckets_add_up_across_intervals_and_match_the_requests() -> None:
+    """Counted per interval as records arrive (a scrape only copies the counters)."""
+    metrics = LiveMetrics()
+    first = [0.0004] * 30 + [0.003] * 20 + [0.2] * 5
+    second = [0.0007] * 10 + [0.07] * 4 + [40.0]
+    for record in [*records(first), *records(second)]:
+        metrics.observe_latency(record)
+    family = scrape(metrics)["peakops_client_request_duration_seconds"]
+    buckets = {s.labels["le"]: s.value for s in family.samples if s.name.endswith("_bucket")}
+    assert buckets["0.001"] == 40 and buckets["0.005"] == 60 and buckets["0.1"] == 64
+    assert buckets["0.25"] == 69 and buckets["30.0"] == 69 and buckets["+Inf"] == 70
+    (total,) = [s.value for s in family.samples if s.name.endswith("_sum")]
+    assert abs(total - sum(first + second)) < 0.01 * sum(first + second)
