@@ -1,4 +1,4 @@
-"""A real rehearsal with the default plan's faults, moved into a 16 s flood."""
+"""A real rehearsal with the default plan's faults, moved into a 25 s flood."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def short_plan(tmp_path: Path) -> Path:
     text = (ROOT / "peak.yaml").read_text()
-    for old, new in (("duration: 60s", "duration: 16s"), ("offset: 20s", "offset: 3s"),
-                     ("offset: 35s", "offset: 6s"), ("offset: 45s", "offset: 9s"),
+    # Far enough apart that each hypothesis is checked after the previous fault healed.
+    for old, new in (("duration: 60s", "duration: 25s"), ("offset: 20s", "offset: 3s"),
+                     ("offset: 35s", "offset: 9s"), ("offset: 45s", "offset: 17s"),
                      ("duration: 8s", "duration: 3s")):  # fmt: skip
         assert old in text, old
         text = text.replace(old, new)
