@@ -1,4 +1,4 @@
-"""A real rehearsal of plans/store-offline.yaml, moved into a 20 s flood.
+"""A real rehearsal of docs/plans/store-offline.yaml, moved into a 20 s flood.
 
 The store node keeps selling while its link to inventory is blackholed, and the
 verdict reports the drift during the outage, the time to reconcile and the oversell.
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def short_plan(tmp_path: Path, *extra: tuple[str, str]) -> Path:
-    text = (ROOT / "plans" / "store-offline.yaml").read_text()
+    text = (ROOT / "docs" / "plans" / "store-offline.yaml").read_text()
     edits = [("duration: 45s", "duration: 20s"), ("offset: 20s", "offset: 5s"),
              ("duration: 10s", "duration: 6s"), *extra]  # fmt: skip
     for old, new in edits:
