@@ -12,15 +12,13 @@ Without a metrics URL (an experiment run alone, no flood) there is nothing to wa
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from chaoslib.exit import exit_gracefully
 
+from chaos.events import append_event
 from chaos.probes import error_ratio
 from chaos.settings import ChaosSettings, parse_settings
 
@@ -67,16 +65,5 @@ def _record_halt(settings: ChaosSettings, detail: Mapping[str, Any]) -> None:
         f"(stop at {settings.stop_burn_rate:g}x): halting, rolling back",
         flush=True,
     )
-    if not settings.events_file:
-        return
-    now = time.time()
-    record = {
-        "ts": now, "at": datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="milliseconds"),
-        "type": "chaos_halted", "source": "chaos", **detail,
-    }  # fmt: skip
-    line = json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
-    fd = os.open(settings.events_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode())  # one write on O_APPEND, like every events writer
-    finally:
-        os.close(fd)
+    if settings.events_file:
+        append_event(settings.events_file, "chaos_halted", **detail)

@@ -19,13 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,7 @@ from chaoslib.experiment import ensure_experiment_is_valid, run_experiment
 from chaoslib.run import RunEventHandler
 from chaoslib.types import Dry, Strategy
 
+from chaos.events import append_event
 from chaos.leases import LEASES
 from slo.errors import PeakopsError, UsageError
 from slo.exitcodes import ExitCode
@@ -71,24 +69,8 @@ class FaultWindows(RunEventHandler):
             self._emit("fault_stopped", name, self.open.pop(name))
 
     def _emit(self, kind: str, fault: str, fault_id: str) -> None:
-        if self._path is None:
-            return
-        now = time.time()
-        record = {
-            "ts": now,
-            "at": datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="milliseconds"),
-            "type": kind,
-            "source": "chaos",
-            "fault": fault,
-            "id": fault_id,
-            "experiment": self._experiment,
-        }
-        line = json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
-        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode())  # one write on O_APPEND: never interleaved
-        finally:
-            os.close(fd)
+        if self._path is not None:
+            append_event(self._path, kind, fault=fault, id=fault_id, experiment=self._experiment)
 
 
 def parse_vars(pairs: Iterable[str]) -> dict[str, Any]:

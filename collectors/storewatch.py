@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
@@ -98,12 +98,7 @@ class StoreOutage:
         return max(0.0, self.reconciled_at - self.stopped)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "fault_id": self.fault_id, "started": self.started, "stopped": self.stopped,
-            "peak_pending_units": self.peak_pending_units, "queued_ops": self.queued_ops,
-            "reconciled_at": self.reconciled_at, "reconcile_s": self.reconcile_s,
-            "samples": self.samples,
-        }  # fmt: skip
+        return {**asdict(self), "reconcile_s": self.reconcile_s}
 
 
 def store_outages(
@@ -128,21 +123,23 @@ def _outage(
     reconciled_at: float | None = None
     for poll in polls:
         t = float(poll["t"])
-        if t < started:
-            latest[str(poll["store"])] = poll
-            continue
         latest[str(poll["store"])] = poll
+        if t < started:
+            continue
         seen += 1
-        peak_units = max(peak_units, sum(int(p.get("pending_units") or 0) for p in latest.values()))
-        peak_ops = max(peak_ops, sum(int(p.get("pending") or 0) for p in latest.values()))
-        if (
-            stopped is not None
-            and t >= stopped
-            and all(not p.get("pending") for p in latest.values())
-        ):
-            drained = [float(p["last_drained_at"] or 0.0) for p in latest.values()]
-            reconciled_at = max([stopped, *drained]) if max(drained, default=0) >= stopped else t
-            if not peak_ops:
-                reconciled_at = stopped  # nothing was queued: nothing to reconcile
-            break
+        stores = list(latest.values())
+        peak_units = max(peak_units, sum(int(p.get("pending_units") or 0) for p in stores))
+        peak_ops = max(peak_ops, sum(int(p.get("pending") or 0) for p in stores))
+        if stopped is None or t < stopped or any(p.get("pending") for p in stores):
+            continue
+        # nothing was queued: nothing to reconcile
+        reconciled_at = _drained_at(stores, stopped, t) if peak_ops else stopped
+        break
     return StoreOutage(fault_id, started, stopped, peak_units, peak_ops, reconciled_at, seen)
+
+
+def _drained_at(stores: list[Mapping[str, Any]], stopped: float, seen_empty: float) -> float:
+    """When the last store emptied its outbox after the link came back: the stores' own
+    drain time, or the poll that saw them empty when they do not say."""
+    drained = max((float(p.get("last_drained_at") or 0.0) for p in stores), default=0.0)
+    return drained if drained >= stopped else seen_empty

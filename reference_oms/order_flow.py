@@ -15,19 +15,15 @@ from .catalog import is_store_location
 from .inventory_client import InventoryClient
 from .orders_store import NewOrder, OrdersStore
 from .placement import Placer
+from .replies import Reply, invalid
 from .schemas import BadRequest, Line, OrderRequest, order_id_for, parse_body
 from .stock_view import ChannelViews, StockView, choose_location
 
-__all__ = ["OrderFlow", "Reply", "online_sellable"]
+__all__ = ["OrderFlow", "online_sellable"]
 
-Reply = tuple[int, dict[str, Any]]
 PENDING_WAIT_SECONDS = 3.0
 PENDING_POLL_SECONDS = 0.02
 PLACED_CODES = {"confirmed": 201, "rejected": 409, "error": 503}
-
-
-def _invalid(message: str) -> Reply:
-    return 422, {"status": "invalid", "error": message}
 
 
 def online_sellable(ship_from_store: bool) -> Callable[[str], bool]:
@@ -74,7 +70,7 @@ class OrderFlow:
         view = self.views.for_channel(body.channel)
         problem = self._unknown_item(body)
         if problem:
-            return _invalid(problem)
+            return invalid(problem)
         existing = await run_in_threadpool(self.store.get_by_key, body.idempotency_key)
         if existing is not None and existing["status"] != "error":
             return await self._settled(existing)

@@ -12,12 +12,12 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import httpx
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -29,6 +29,7 @@ from .inventory_client import InventoryClient
 from .order_flow import OrderFlow, online_sellable
 from .orders_store import OrdersStore
 from .placement import Placer, V1Placer, V2Placer
+from .replies import invalid_response, order_or_404, orders_counter
 from .schemas import Channel
 from .stock_feed import FeedMetrics, follow_inventory, refresh_marketplace_forever
 from .stock_view import ChannelViews
@@ -69,12 +70,7 @@ class _Orders:
         self.views = ChannelViews(settings.marketplace_sync_seconds)
         self.sellable = online_sellable(settings.ship_from_store)
         self.feed_metrics = FeedMetrics(registry)
-        self.orders_total = Counter(
-            "oms_orders_total",
-            "Order operations by channel and outcome.",
-            ["channel", "outcome"],
-            registry=registry,
-        )
+        self.orders_total = orders_counter(registry)
         self._flow: OrderFlow | None = None
 
     @property
@@ -148,7 +144,7 @@ class _Orders:
         try:
             channel = Channel(raw_channel)
         except ValueError:
-            return _invalid(
+            return invalid_response(
                 f"unknown channel {raw_channel!r}; expected one of {[c.value for c in Channel]}"
             )
         view = self.views.for_channel(channel)
@@ -178,25 +174,13 @@ class _Orders:
 
     async def get_order(self, request: Request) -> Response:
         order = await run_in_threadpool(self.flow.store.get, request.path_params["order_id"])
-        return _order_or_404(order, request.path_params["order_id"])
+        return order_or_404(order, request.path_params["order_id"])
 
     async def find_order(self, request: Request) -> Response:
         key = request.query_params.get("idempotency_key")
         if not key:
-            return _invalid("query parameter 'idempotency_key' is required")
-        return _order_or_404(await run_in_threadpool(self.flow.store.get_by_key, key), key)
-
-
-def _invalid(message: str) -> Response:
-    return JSONResponse({"status": "invalid", "error": message}, status_code=422)
-
-
-def _order_or_404(order: dict[str, Any] | None, wanted: str) -> Response:
-    if order is None:
-        return JSONResponse(
-            {"status": "not_found", "error": f"no order {wanted!r}"}, status_code=404
-        )
-    return JSONResponse(order)
+            return invalid_response("query parameter 'idempotency_key' is required")
+        return order_or_404(await run_in_threadpool(self.flow.store.get_by_key, key), key)
 
 
 def create_orders_app(

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from .assembly import assemble_app
 from .catalog import is_store_location
 from .inventory_client import InventoryClient
+from .replies import invalid_response, order_or_404
 from .schemas import Channel
 from .stock_feed import FeedMetrics, follow_inventory
 from .stock_view import ChannelViews
@@ -154,7 +155,7 @@ class _Store:
         sku = request.path_params["sku"]
         channel = request.query_params.get("channel", Channel.STORE.value)
         if channel != Channel.STORE.value:
-            return _invalid(f"a store answers only for channel 'store', got {channel!r}")
+            return invalid_response(f"a store answers only for channel 'store', got {channel!r}")
         view = self.views.live
         if not view.loaded:
             return JSONResponse({"status": "starting"}, status_code=503)
@@ -182,23 +183,13 @@ class _Store:
 
     async def get_order(self, request: Request) -> Response:
         wanted = request.path_params["order_id"]
-        return _found(await run_in_threadpool(self.running.db.get, wanted), wanted)
+        return order_or_404(await run_in_threadpool(self.running.db.get, wanted), wanted)
 
     async def find_order(self, request: Request) -> Response:
         key = request.query_params.get("idempotency_key")
         if not key:
-            return _invalid("query parameter 'idempotency_key' is required")
-        return _found(await run_in_threadpool(self.running.db.get_by_key, key), key)
-
-
-def _invalid(message: str) -> Response:
-    return JSONResponse({"status": "invalid", "error": message}, status_code=422)
-
-
-def _found(order: dict[str, object] | None, wanted: str) -> Response:
-    if order is not None:
-        return JSONResponse(order)
-    return JSONResponse({"status": "not_found", "error": f"no order {wanted!r}"}, status_code=404)
+            return invalid_response("query parameter 'idempotency_key' is required")
+        return order_or_404(await run_in_threadpool(self.running.db.get_by_key, key), key)
 
 
 def create_store_app(

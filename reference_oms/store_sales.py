@@ -18,21 +18,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from .inventory_client import InventoryClient
+from .replies import Reply, invalid
 from .schemas import BadRequest, Channel, Line, OrderRequest, order_id_for, parse_body
 from .stock_view import StockView
 from .store_db import OpKind, StoreDb, StoreSale, units_of
 from .store_state import StoreMetrics, StoreState
 
-__all__ = ["Reply", "StoreSales"]
+__all__ = ["StoreSales"]
 
 log = logging.getLogger(__name__)
 
-Reply = tuple[int, dict[str, Any]]
 STATUS_CODES = {"confirmed": 201, "rejected": 409}
-
-
-def _invalid(message: str) -> Reply:
-    return 422, {"status": "invalid", "error": message}
 
 
 class StoreSales:
@@ -66,14 +62,14 @@ class StoreSales:
             return 422, bad.body
         problem = self._refusal(body)
         if problem:
-            return _invalid(problem)
+            return invalid(problem)
         if not self.view.loaded:
             return 503, {"status": "error", "error": "stock view not loaded yet"}
         unknown = next((line.sku for line in body.lines if line.sku not in self.view.levels), None)
         if unknown is not None:
-            return _invalid(f"unknown sku {unknown!r}")
+            return invalid(f"unknown sku {unknown!r}")
         if self.location not in self.view.levels[body.lines[0].sku]:
-            return _invalid(f"location {self.location!r} is not in inventory's catalog")
+            return invalid(f"location {self.location!r} is not in inventory's catalog")
         existing = await run_in_threadpool(self.db.get_by_key, body.idempotency_key)
         if existing is not None:
             return 200, existing

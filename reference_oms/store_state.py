@@ -13,6 +13,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from .replies import orders_counter
 from .stock_view import StockView
 from .store_db import OutboxOp
 from .store_ledger import Ledger
@@ -142,12 +143,7 @@ class StoreMetrics:
             buckets=DELAY_BUCKETS,
             registry=registry,
         )
-        self.orders_total = Counter(
-            "oms_orders_total",
-            "Order operations by channel and outcome.",
-            ["channel", "outcome"],
-            registry=registry,
-        )
+        self.orders_total = orders_counter(registry)
         self.online.set_function(lambda: float(self.state.online) if self.state else 0.0)
         self.outbox_ops.set_function(lambda: float(len(self.state.ops)) if self.state else 0.0)
         self.outbox_units.set_function(
