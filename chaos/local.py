@@ -21,8 +21,8 @@ import psutil
 from chaos.handle import LocalHandle, Replica, read_handle
 from chaos.leases import Leases, Renewer
 from chaos.settings import ChaosSettings
-from platforms.faults import FaultProxyClient
-from platforms.guards import check_selector, choose_targets, matches_selector
+from platforms.blast_radius import check_selector, choose_targets, matches_selector
+from platforms.faultproxy.client import FaultProxyClient
 from slo.errors import InfraError, RevertError, UsageError
 
 __all__ = [

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from chaos import kube
 from chaos.settings import parse_settings
-from platforms.faults import FaultProxyClient
+from platforms.faultproxy.client import FaultProxyClient
 from slo.errors import InfraError, RevertError, UsageError
 
 __all__ = ["reap"]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from platforms.guards import BlastRadius
+from platforms.blast_radius import BlastRadius
 from slo.errors import UsageError
 
 __all__ = ["PLATFORMS", "ChaosSettings", "parse_settings"]

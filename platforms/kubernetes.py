@@ -2,7 +2,7 @@
 
 :func:`build_clients` is the one place in peakops that builds Kubernetes clients; every
 other piece of code is handed a :class:`KubeClients`. :class:`KubernetesPlatform` runs
-each fault through the blast-radius guards (:mod:`platforms.guards`) before it sends a
+each fault through the blast-radius guards (:mod:`platforms.blast_radius`) before it sends a
 single mutating call, and gives every object it creates a lease that :meth:`reap`
 enforces (:mod:`platforms.kubernetes_leases`, :mod:`platforms.kubernetes_network`).
 See ``docs/kubernetes.md``.
@@ -20,7 +20,7 @@ from pathlib import Path
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from platforms.guards import (
+from platforms.blast_radius import (
     BlastRadius,
     check_namespace,
     check_selector,
@@ -122,7 +122,7 @@ class Pod:
 
 
 class KubernetesPlatform:
-    """Faults on one cluster, each within a :class:`~platforms.guards.BlastRadius`.
+    """Faults on one cluster, each within a :class:`~platforms.blast_radius.BlastRadius`.
 
     ``clock`` returns POSIX seconds (inject one in tests); ``request_timeout_s`` bounds
     every API call so a hung API server cannot hang a run.

@@ -14,7 +14,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from platforms.guards import format_selector
+from platforms.blast_radius import format_selector
 from platforms.kubernetes_errors import Tolerated, api_errors
 from platforms.kubernetes_leases import EXPIRES_AT, MANAGED_LABELS, is_expired, is_managed
 from slo.errors import InfraError, PeakopsError, RevertError, UsageError

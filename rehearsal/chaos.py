@@ -27,7 +27,7 @@ from chaos.handle import HANDLE_FILE, Replica, write_handle
 from chaos.reaper import reap
 from chaos.runner import runner_command
 from collectors.rundir import EventLog, RunDir
-from platforms.faults import FaultProxyClient
+from platforms.faultproxy.client import FaultProxyClient
 from platforms.local import LocalPlatform
 from platforms.processes import Spawner
 from slo.errors import PeakopsError, RevertError

@@ -87,7 +87,7 @@ def test_every_provider_is_ours_and_its_argument_names_match_its_signature(name:
     for activity in activities(load(name)):
         provider = activity["provider"]
         assert provider["type"] == "python"
-        assert provider["module"] in ("chaos.actions", "chaos.probes", "chaos.guard")
+        assert provider["module"] in ("chaos.actions", "chaos.probes", "chaos.stop_condition")
         func = getattr(importlib.import_module(provider["module"]), provider["func"])
         inspect.signature(func).bind(**provider.get("arguments", {}), configuration=None)
 

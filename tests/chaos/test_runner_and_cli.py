@@ -13,14 +13,14 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from typer.testing import CliRunner
 
 from chaos import probes
-from chaos.guard import stop_on_burn
 from chaos.leases import Leases, Renewer
 from chaos.runner import exit_code, parse_vars, runner_command
 from chaos.settings import parse_settings
+from chaos.stop_condition import stop_on_burn
 from cli import app
 from cli.common import load_with_overrides
 from collectors.rundir import EventLog, RunDir
-from platforms.faults import FaultProxyClient
+from platforms.faultproxy.client import FaultProxyClient
 from platforms.local import LocalPlatform
 from rehearsal.chaos import error_budget, fault_window_lines
 from slo.conventions import (

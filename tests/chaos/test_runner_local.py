@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from chaos.catalog import experiment_path
 from chaos.runner import runner_command
-from platforms.faults import FaultProxyClient
+from platforms.faultproxy.client import FaultProxyClient
 from platforms.local import LocalPlatform
 from slo.conventions import LABEL_ENDPOINT, LABEL_OUTCOME, METRIC_CLIENT_REQUESTS
 from tests.chaos.conftest import LINK

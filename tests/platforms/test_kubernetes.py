@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from platforms.guards import BlastRadius
+from platforms.blast_radius import BlastRadius
 from platforms.kubernetes import KubernetesPlatform, Pod
 from platforms.kubernetes_leases import EXPIRES_AT, MANAGED_BY
 from slo.errors import InfraError, RevertError, UsageError
@@ -424,7 +424,7 @@ def test_reap_with_nothing_to_do_sends_no_mutating_call(
 
 CHILD = """
 import sys, time
-from platforms.guards import BlastRadius
+from platforms.blast_radius import BlastRadius
 from platforms.kubernetes import KubernetesPlatform, build_clients
 platform = KubernetesPlatform(build_clients(host=sys.argv[1]), BlastRadius(("shop",), 3, 60))
 print(platform.cut_network("shop", {"app": "orders", "zone": "a"}, name="orphan", lease_s=1),

@@ -21,7 +21,7 @@ import pytest
 import urllib3
 from kubernetes.client import rest
 
-from platforms.guards import BlastRadius
+from platforms.blast_radius import BlastRadius
 from platforms.kubernetes import KubeClients, KubernetesPlatform, build_clients
 from platforms.kubernetes_leases import EXPIRES_AT, MANAGED_BY
 from slo.errors import InfraError, RevertError, UsageError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from platforms.faultproxy_toxics import (
+from platforms.faultproxy.toxics import (
     DEFAULT_LEASE_S,
     ToxicError,
     ToxicSet,

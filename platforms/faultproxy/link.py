@@ -18,7 +18,7 @@ import struct
 from collections.abc import Callable
 from functools import partial
 
-from platforms.faultproxy_toxics import Toxic, ToxicSet
+from platforms.faultproxy.toxics import Toxic, ToxicSet
 
 __all__ = ["CONNECT_TIMEOUT_S", "Board", "Link", "shut"]
 

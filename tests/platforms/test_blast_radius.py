@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from platforms.guards import (
+from platforms.blast_radius import (
     BlastRadius,
     check_namespace,
     check_selector,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from platforms.faultproxy import LOOPBACK, FaultProxy, ProxyThread
-from platforms.faults import FaultProxyClient, LeasedFault
+from platforms.faultproxy.client import FaultProxyClient, LeasedFault
 from platforms.processes import free_port
 from slo.errors import InfraError, RevertError, UsageError
 from tests.platforms.helpers import wait_until

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from platforms.faultproxy import LOOPBACK, FaultProxy, ProxyThread, main
-from platforms.faults import FaultProxyClient
+from platforms.faultproxy.client import FaultProxyClient
 from platforms.processes import free_port
 from tests.platforms.conftest import REPO
 from tests.platforms.helpers import healthz, wait_until
@@ -420,7 +420,7 @@ def _env() -> dict[str, str]:
 _INJECTOR = """
 import sys, time
 from pathlib import Path
-from platforms.faults import FaultProxyClient, LeasedFault
+from platforms.faultproxy.client import FaultProxyClient, LeasedFault
 
 with FaultProxyClient(sys.argv[1]) as client, LeasedFault(
     client, "blackhole", "timeout", {"timeout_ms": 0}, stream="both", lease_s=2

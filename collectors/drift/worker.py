@@ -1,6 +1,6 @@
 """One share of a parallel drift check, as its own process (``check_run(..., workers=N)``).
 
-``python -m collectors.drift_worker RUN_DIR INDEX COUNT CONFIG_JSON`` checks the SKUs
+``python -m collectors.drift.worker RUN_DIR INDEX COUNT CONFIG_JSON`` checks the SKUs
 whose name hashes to INDEX of COUNT and writes its ``DriftTally``, pickled, to stdout.
 A bad run directory is reported on stderr with exit code 2. A plain child process,
 not ``multiprocessing``: nothing of the caller's main module is re-imported.
@@ -13,8 +13,8 @@ import pickle
 import sys
 from pathlib import Path
 
-from collectors.drift import check_share
-from collectors.drift_model import DriftConfig
+from collectors.drift.checker import check_share
+from collectors.drift.model import DriftConfig
 from slo.errors import RunDirError
 
 __all__ = ["main"]

@@ -26,13 +26,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from collectors.drift_faults import Faults
-from collectors.drift_model import DriftConfig, Op, Sku
-from collectors.drift_observe import Observer
-from collectors.drift_ops import OpTracker
-from collectors.drift_report import DriftReport, Violation, ViolationLog
-from collectors.drift_stream import STREAMS, Entry, Source, merge_batches
-from collectors.drift_tally import DriftTally
+from collectors.drift.faults import Faults
+from collectors.drift.model import DriftConfig, Op, Sku
+from collectors.drift.observe import Observer
+from collectors.drift.ops import OpTracker
+from collectors.drift.report import DriftReport, Violation, ViolationLog
+from collectors.drift.stream import STREAMS, Entry, Source, merge_batches
+from collectors.drift.tally import DriftTally
 from collectors.rundir import EVENTS_FILE
 from slo.errors import InfraError, RunDirError
 
@@ -166,7 +166,7 @@ def _run_workers(path: Path, config: DriftConfig, count: int) -> list[DriftTally
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     settings = json.dumps(asdict(config))
-    command = [sys.executable, "-m", "collectors.drift_worker", str(path)]
+    command = [sys.executable, "-m", "collectors.drift.worker", str(path)]
     children = [
         subprocess.Popen(
             [*command, str(i), str(count), settings],

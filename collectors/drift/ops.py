@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from collectors.drift_faults import ChannelLocations, Faults
-from collectors.drift_keys import FIRST_DUPLICATE, NEW, REPLAY, KeyMemory
-from collectors.drift_model import Cell, DriftConfig, Op, Pending, Sku, get_sku
-from collectors.drift_report import ViolationLog
-from collectors.drift_tally import MAX_DUPLICATE_EXAMPLES, UNKNOWN_COUNTS
+from collectors.drift.faults import ChannelLocations, Faults
+from collectors.drift.keys import FIRST_DUPLICATE, NEW, REPLAY, KeyMemory
+from collectors.drift.model import Cell, DriftConfig, Op, Pending, Sku, get_sku
+from collectors.drift.report import ViolationLog
+from collectors.drift.tally import MAX_DUPLICATE_EXAMPLES, UNKNOWN_COUNTS
 
 __all__ = ["OpTracker"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.drift_faults import Faults
-from collectors.drift_model import (
+from collectors.drift.faults import Faults
+from collectors.drift.model import (
     Cell,
     ChannelCursor,
     DriftConfig,
@@ -22,8 +22,8 @@ from collectors.drift_model import (
     Sku,
     get_sku,
 )
-from collectors.drift_report import ViolationLog
-from collectors.drift_tally import ChannelTally
+from collectors.drift.report import ViolationLog
+from collectors.drift.tally import ChannelTally
 
 __all__ = ["Observer"]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import logging
 import signal
@@ -25,9 +24,9 @@ from functools import partial
 from types import TracebackType
 from urllib.parse import unquote
 
-from platforms.faultproxy_http import serve_http
-from platforms.faultproxy_link import Board, Link, shut
-from platforms.faultproxy_toxics import ToxicError, ToxicSet, parse_lease, parse_spec
+from platforms.faultproxy.control import serve_http
+from platforms.faultproxy.link import Board, Link, shut
+from platforms.faultproxy.toxics import ToxicError, ToxicSet, parse_lease, parse_spec
 
 __all__ = ["LOOPBACK", "FaultProxy", "ProxyThread", "main", "parse_address"]
 
@@ -309,8 +308,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log.error("%s: cannot start: %s", args.name, err)
         return 3
     return 0
-
-
-if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())

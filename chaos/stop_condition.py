@@ -1,4 +1,4 @@
-"""The stop condition (``"module": "chaos.guard"``): halt a fault that burns the SLO.
+"""The stop condition (``"module": "chaos.stop_condition"``): halt a fault that burns the SLO.
 
 ``stop_on_burn`` runs as a *background* probe beside an experiment's method. While the
 fault is active it reads the flood's error ratio every ``window_s`` (the load

@@ -13,7 +13,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from collectors.drift_model import DriftConfig
+from collectors.drift.model import DriftConfig
 from slo.stats import DriftStats
 
 __all__ = [

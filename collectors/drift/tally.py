@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.drift_model import DriftConfig
-from collectors.drift_report import ChannelDrift, DriftReport, LagHistogram, ViolationLog
+from collectors.drift.model import DriftConfig
+from collectors.drift.report import ChannelDrift, DriftReport, LagHistogram, ViolationLog
 
 __all__ = ["MAX_DUPLICATE_EXAMPLES", "UNKNOWN_COUNTS", "ChannelTally", "DriftTally"]
 

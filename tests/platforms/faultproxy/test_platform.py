@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from platforms.faults import FaultProxyClient, LeasedFault
+from platforms.faultproxy.client import FaultProxyClient, LeasedFault
 from platforms.local import LocalPlatform, OmsConfig
 from tests.platforms.conftest import REPO
 from tests.platforms.helpers import EventRecorder, alive, healthz, wait_until

@@ -18,7 +18,7 @@ from collectors.drift import (
     DriftReport,
     check_run,
 )
-from collectors.drift_stream import Source, merge_by_time
+from collectors.drift.stream import Source, merge_by_time
 from collectors.rundir import EVENTS_FILE
 from slo.errors import RunDirError
 from slo.stats import DriftStats

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.drift import DriftChecker, DriftConfig, DriftReport
-from collectors.drift_stream import Source, merge_by_time
+from collectors.drift.stream import Source, merge_by_time
 
 Record = dict[str, Any]
 STALENESS_MS = 2000
