@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from slo.runfiles import EVENTS_FILE, LEDGER_FILE, STOCK_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collectors.drift import LEDGER_FILE, STOCK_FILE, DriftConfig, check_run  # noqa: E402
-from collectors.rundir import EVENTS_FILE  # noqa: E402
+from collectors.drift import DriftConfig, check_run  # noqa: E402
 
 CHANNELS = ("web", "app", "store", "marketplace")
 LOCATIONS_PER_SKU = 2

@@ -22,9 +22,7 @@ from urllib.parse import urlsplit
 
 from slo.errors import UsageError
 
-__all__ = ["HANDLE_FILE", "LocalHandle", "Replica", "read_handle", "write_handle"]
-
-HANDLE_FILE = "chaos-platform.json"
+__all__ = ["LocalHandle", "Replica", "read_handle", "write_handle"]
 
 
 @dataclass(frozen=True)

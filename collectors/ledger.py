@@ -14,9 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LEDGER_FILE", "Ledger", "OpHandle"]
+__all__ = ["Ledger", "OpHandle"]
 
-LEDGER_FILE = "ledger.jsonl"
 
 Sink = Callable[[dict[str, Any]], None]
 

@@ -13,9 +13,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["LOAD_FILE", "LoadMeter"]
+__all__ = ["LoadMeter"]
 
-LOAD_FILE = "load.jsonl"
 
 Sink = Callable[[dict[str, Any]], None]
 

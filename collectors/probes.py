@@ -17,9 +17,8 @@ from typing import Any
 
 from collectors.adapter import OmsAdapter, StockRow
 
-__all__ = ["STOCK_FILE", "ProbeSchedule", "StockProber"]
+__all__ = ["ProbeSchedule", "StockProber"]
 
-STOCK_FILE = "stock.jsonl"
 
 Sink = Callable[[dict[str, Any]], None]
 

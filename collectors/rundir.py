@@ -27,19 +27,13 @@ from typing import Any
 from collectors.jsonl import JsonlAppender, read_jsonl
 from slo.conventions import RUN_FORMAT_VERSION
 from slo.errors import RunDirError
+from slo.runfiles import EVENTS_FILE, HEADER_FILE
 
 __all__ = [
-    "EVENTS_FILE",
-    "HEADER_FILE",
-    "LATENCY_FILE",
     "EventLog",
     "RunDir",
     "new_run_id",
 ]
-
-HEADER_FILE = "run.json"
-EVENTS_FILE = "events.jsonl"
-LATENCY_FILE = "latency.jsonl"
 
 
 def new_run_id(now: float | None = None) -> str:

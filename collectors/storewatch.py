@@ -26,10 +26,10 @@ import httpx
 
 from collectors.rundir import RunDir
 from slo.conventions import STORE_OFFLINE
+from slo.runfiles import STORES_FILE
 
-__all__ = ["STORES_FILE", "StoreOutage", "StoreWatch", "store_outages"]
+__all__ = ["StoreOutage", "StoreWatch", "store_outages"]
 
-STORES_FILE = "stores.jsonl"
 
 _FIELDS = ("online", "pending", "pending_units", "forwarded_total", "last_drained_at")
 

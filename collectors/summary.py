@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from collectors.latency import HdrDistribution, decode_histogram, merge
-from collectors.loadmeter import LOAD_FILE
-from collectors.rundir import LATENCY_FILE, RunDir
+from collectors.rundir import RunDir
 from slo.conventions import ENDPOINT_PLACE_ORDER
 from slo.knee import Window
+from slo.runfiles import LATENCY_FILE, LOAD_FILE
 from slo.stats import ALL_ENDPOINTS, EndpointStats, GeneratorStats, RunStats
 
 __all__ = [

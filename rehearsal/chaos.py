@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from chaos.catalog import experiment_path
-from chaos.handle import HANDLE_FILE, Replica, write_handle
+from chaos.handle import Replica, write_handle
 from chaos.reaper import reap
 from chaos.runner import runner_command
 from collectors.rundir import EventLog, RunDir
@@ -33,6 +33,7 @@ from platforms.processes import Spawner
 from slo.errors import PeakopsError, RevertError
 from slo.exitcodes import ExitCode
 from slo.plan import ChaosStep, ErrorRatioObjective, Plan
+from slo.runfiles import CHAOS_HANDLE_FILE
 
 __all__ = [
     "ChaosSchedule",
@@ -57,7 +58,7 @@ def local_chaos(platform: LocalPlatform, run: RunDir, events: EventLog) -> Itera
         with FaultProxyClient(url) as proxy:
             removed = proxy.reset()
         events.emit("chaos_sweep", platform="local", link=link, removed=removed)
-    path = run.file(HANDLE_FILE)
+    path = run.file(CHAOS_HANDLE_FILE)
     stop = threading.Event()
 
     def refresh() -> None:

@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from collectors.rundir import RunDir
 from platforms.processes import die_with_parent_hook
 from slo.errors import InfraError
+from slo.runfiles import LOAD_LOG
 
 __all__ = ["run_load_process"]
 
-LOAD_LOG = "load.log"
 GRACE_S = 30.0
 """Beyond the planned duration: drain, start snapshot, resolution, final snapshot."""
 

@@ -20,9 +20,10 @@ from collectors.storewatch import StoreWatch
 from platforms.local import LocalPlatform, OmsConfig
 from rehearsal.chaos import ChaosSchedule, fault_window_lines, local_chaos, sweep_kubernetes
 from rehearsal.load import GRACE_S, run_load_process
-from rollout.gate import VERDICT_FILE, GateResult, gate_run
+from rollout.gate import GateResult, gate_run
 from slo.errors import UsageError
 from slo.plan import Plan, plan_snapshot
+from slo.runfiles import VERDICT_FILE
 
 __all__ = ["Progress", "rehearse"]
 

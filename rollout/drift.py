@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collectors.drift import (
-    DRIFT_FILE,
-    LEDGER_FILE,
-    STOCK_FILE,
     DriftConfig,
     DriftReport,
     check_run,
 )
 from collectors.rundir import RunDir
 from slo.plan import Plan
+from slo.runfiles import DRIFT_FILE, LEDGER_FILE, STOCK_FILE
 from slo.target import channel_locations
 
 __all__ = ["check_drift", "drift_summary"]

@@ -26,14 +26,11 @@ from slo.evaluate import evaluate
 from slo.generator import check_generator
 from slo.knee import find_knee
 from slo.plan import LatencyObjective, Plan, plan_from_snapshot
+from slo.runfiles import HEADER_FILE, JUNIT_FILE, SUMMARY_FILE, VERDICT_FILE
 from slo.stats import GeneratorStats
 from slo.verdict import Verdict, decide
 
 __all__ = ["GateResult", "gate_run", "plan_of_run"]
-
-VERDICT_FILE = "verdict.json"
-JUNIT_FILE = "junit.xml"
-SUMMARY_FILE = "summary.md"
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ class GateResult:
 
 def plan_of_run(run: RunDir) -> Plan:
     """The plan a run was started with, from its header."""
-    return plan_from_snapshot(run.header()["plan"], str(run.file("run.json")))
+    return plan_from_snapshot(run.header()["plan"], str(run.file(HEADER_FILE)))
 
 
 def stress_knees(run: RunDir, plan: Plan) -> list[str]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collectors.drift import DriftReport
 from collectors.rundir import RunDir
-from collectors.storewatch import STORES_FILE, StoreOutage, store_outages
+from collectors.storewatch import StoreOutage, store_outages
 from slo.conventions import STORE_OFFLINE
+from slo.runfiles import RECONCILE_FILE, STORES_FILE
 
-__all__ = ["RECONCILE_FILE", "check_stores", "outage_lines"]
-
-RECONCILE_FILE = "reconcile.json"
+__all__ = ["check_stores", "outage_lines"]
 
 
 def check_stores(run: RunDir) -> list[StoreOutage] | None:

@@ -38,6 +38,7 @@ from scenarios.journeys import JourneyRunner, planned_endpoints
 from scenarios.session import LoadSession, open_run
 from scenarios.shoppers import Catalog
 from scenarios.stockwatch import StockWatch
+from slo.runfiles import HEADER_FILE
 from slo.target import channel_locations
 
 DRAIN_S = 5.0
@@ -75,7 +76,7 @@ def _open_or_create_run(options: Any, *, worker: bool) -> tuple[RunDir, Any]:
     from slo.loader import load_plan
     from slo.plan import plan_snapshot
 
-    if options.run_dir and (Path(options.run_dir) / "run.json").exists():
+    if options.run_dir and (Path(options.run_dir) / HEADER_FILE).exists():
         return open_run(Path(options.run_dir))
     plan = load_plan(Path(options.plan))
     if worker:

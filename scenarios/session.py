@@ -23,15 +23,23 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from collectors.adapter import ReferenceOmsAdapter
 from collectors.latency import IntervalRecorder
-from collectors.ledger import LEDGER_FILE, Ledger
+from collectors.ledger import Ledger
 from collectors.live_metrics import LiveMetrics
-from collectors.loadmeter import LOAD_FILE, LoadMeter
-from collectors.rundir import LATENCY_FILE, EventLog, RunDir
+from collectors.loadmeter import LoadMeter
+from collectors.rundir import EventLog, RunDir
 from scenarios.funnel import JourneyPlanner, UrlPlanner, load_funnels
 from scenarios.profiles import Profile, build_profile
 from scenarios.shoppers import Catalog, ChannelMix
 from scenarios.tracing import TRACER_NAME, ClientTracer, build_tracer_provider
 from slo.plan import Plan
+from slo.runfiles import (
+    HEADER_FILE,
+    LATENCY_FILE,
+    LEDGER_FILE,
+    LOAD_FILE,
+    TRACES_FILE,
+    worker_traces_file,
+)
 
 __all__ = ["Buffer", "LoadSession", "open_run"]
 
@@ -158,7 +166,7 @@ class LoadSession:
 
     def client_tracer(self, host: str) -> ClientTracer:
         """This process's tracer: spans to ``traces*.jsonl`` in the run, or to OTLP."""
-        name = "traces.jsonl" if self.buffer is None else f"traces-{self.source}.jsonl"
+        name = TRACES_FILE if self.buffer is None else worker_traces_file(self.source)
         traces_file = self.run.file(name) if self.run.path.is_dir() else None
         self.tracer_provider = build_tracer_provider(
             service_name="peakops-load",
@@ -188,4 +196,4 @@ def open_run(run_dir: Path) -> tuple[RunDir, Plan]:
     from slo.plan import plan_from_snapshot
 
     run = RunDir.open(run_dir)
-    return run, plan_from_snapshot(run.header()["plan"], str(run.file("run.json")))
+    return run, plan_from_snapshot(run.header()["plan"], str(run.file(HEADER_FILE)))

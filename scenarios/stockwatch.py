@@ -12,13 +12,14 @@ import gevent
 
 from collectors.adapter import OmsAdapter
 from collectors.drift import DriftConfig, check_run
-from collectors.ledger import LEDGER_FILE, Ledger
+from collectors.ledger import Ledger
 from collectors.live_metrics import LiveMetrics
-from collectors.probes import STOCK_FILE, ProbeSchedule, StockProber
+from collectors.probes import ProbeSchedule, StockProber
 from collectors.resolve import resolve_unknown
 from collectors.rundir import EventLog, RunDir
 from scenarios.shoppers import Catalog
 from slo.conventions import CHANNELS
+from slo.runfiles import LEDGER_FILE, STOCK_FILE
 
 __all__ = ["StockWatch"]
 

@@ -4,15 +4,13 @@ records one at a time. This module only re-exports the public names of its submo
 """
 
 from collectors.drift.checker import (
-    DRIFT_FILE,
-    LEDGER_FILE,
-    STOCK_FILE,
     DriftChecker,
     check_run,
     check_share,
 )
 from collectors.drift.model import DriftConfig
 from collectors.drift.report import DriftReport, Violation
+from slo.runfiles import DRIFT_FILE, LEDGER_FILE, STOCK_FILE
 
 __all__ = [
     "DRIFT_FILE",

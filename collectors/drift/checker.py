@@ -33,13 +33,10 @@ from collectors.drift.ops import OpTracker
 from collectors.drift.report import DriftReport, Violation, ViolationLog
 from collectors.drift.stream import STREAMS, Entry, Source, merge_batches
 from collectors.drift.tally import DriftTally
-from collectors.rundir import EVENTS_FILE
 from slo.errors import InfraError, RunDirError
+from slo.runfiles import EVENTS_FILE, LEDGER_FILE, STOCK_FILE
 
 __all__ = [
-    "DRIFT_FILE",
-    "LEDGER_FILE",
-    "STOCK_FILE",
     "DriftChecker",
     "DriftConfig",
     "DriftReport",
@@ -48,9 +45,6 @@ __all__ = [
     "check_share",
 ]
 
-DRIFT_FILE = "drift.json"
-LEDGER_FILE = "ledger.jsonl"  # as collectors.ledger writes it
-STOCK_FILE = "stock.jsonl"  # as collectors.probes writes it
 FILES = {"ledger": LEDGER_FILE, "stock": STOCK_FILE, "events": EVENTS_FILE}
 
 Record = dict[str, Any]

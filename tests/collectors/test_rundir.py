@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from collectors.rundir import EVENTS_FILE, LATENCY_FILE, EventLog, RunDir
+from collectors.rundir import EventLog, RunDir
 from slo.conventions import RUN_FORMAT_VERSION
 from slo.errors import RunDirError
+from slo.runfiles import EVENTS_FILE, LATENCY_FILE
 
 
 def make_run(tmp_path: Path) -> RunDir:

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from collectors.latency import IntervalRecorder
-from collectors.rundir import LATENCY_FILE, RunDir
+from collectors.rundir import RunDir
 from rollout.gate import gate_run
 from slo.loader import load_plan_text
 from slo.plan import Plan, plan_snapshot
+from slo.runfiles import LATENCY_FILE
 
 PLAN = """
 apiVersion: peakops/v1

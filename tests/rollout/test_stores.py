@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from collectors.rundir import RunDir
-from collectors.storewatch import STORES_FILE
-from rollout.stores import RECONCILE_FILE, check_stores, outage_lines
+from rollout.stores import check_stores, outage_lines
+from slo.runfiles import RECONCILE_FILE, STORES_FILE
 
 
 def test_a_run_without_stores_has_no_store_figures(tmp_path: Path) -> None:

@@ -10,17 +10,14 @@ from typing import Any
 import pytest
 
 from collectors.drift import (
-    DRIFT_FILE,
-    LEDGER_FILE,
-    STOCK_FILE,
     DriftChecker,
     DriftConfig,
     DriftReport,
     check_run,
 )
 from collectors.drift.stream import Source, merge_by_time
-from collectors.rundir import EVENTS_FILE
 from slo.errors import RunDirError
+from slo.runfiles import DRIFT_FILE, EVENTS_FILE, LEDGER_FILE, STOCK_FILE
 from slo.stats import DriftStats
 
 Record = dict[str, Any]

@@ -1,0 +1,75 @@
+"""Every file name of a run directory, in one place (docs/run-directory.md).
+
+Writers and readers in every package (the load process, the chaos runner, the gate,
+the report) import these names, so a file is never called two things. Plain strings,
+no dependencies: the chaos runner, a child with few imports, uses it too.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CHAOS_HANDLE_FILE",
+    "DRIFT_FILE",
+    "EVENTS_FILE",
+    "HEADER_FILE",
+    "JUNIT_FILE",
+    "LATENCY_FILE",
+    "LEDGER_FILE",
+    "LOAD_FILE",
+    "LOAD_LOG",
+    "OMS_DIR",
+    "RECONCILE_FILE",
+    "STOCK_FILE",
+    "STORES_FILE",
+    "SUMMARY_FILE",
+    "TRACES_DIR",
+    "TRACES_FILE",
+    "VERDICT_FILE",
+    "chaos_journal",
+    "chaos_log",
+    "chaos_stem",
+    "worker_traces_file",
+]
+
+# Written while the run goes (append-only JSON lines, flushed record by record).
+HEADER_FILE = "run.json"
+EVENTS_FILE = "events.jsonl"
+LATENCY_FILE = "latency.jsonl"
+LOAD_FILE = "load.jsonl"
+LEDGER_FILE = "ledger.jsonl"
+STOCK_FILE = "stock.jsonl"
+STORES_FILE = "stores.jsonl"
+TRACES_FILE = "traces.jsonl"
+LOAD_LOG = "load.log"
+CHAOS_HANDLE_FILE = "chaos-platform.json"
+OMS_DIR = "oms"
+"""The embedded OMS's databases and logs."""
+TRACES_DIR = "traces"
+"""Server-side spans of the embedded OMS, one file per process."""
+
+# Written by the gate alone, so ``peakops gate RUN_DIR`` reproduces them.
+DRIFT_FILE = "drift.json"
+RECONCILE_FILE = "reconcile.json"
+VERDICT_FILE = "verdict.json"
+JUNIT_FILE = "junit.xml"
+SUMMARY_FILE = "summary.md"
+
+
+def worker_traces_file(source: str) -> str:
+    """Client spans of one Locust worker (``traces-worker-1.jsonl``)."""
+    return f"traces-{source}.jsonl"
+
+
+def chaos_stem(index: int, experiment: str) -> str:
+    """The name shared by a chaos step's files: ``chaos-2-network-cut``."""
+    return f"chaos-{index}-{experiment}"
+
+
+def chaos_journal(index: int, experiment: str) -> str:
+    """The Chaos Toolkit journal of a chaos step."""
+    return f"{chaos_stem(index, experiment)}.journal.json"
+
+
+def chaos_log(index: int, experiment: str) -> str:
+    """The runner's log of a chaos step."""
+    return f"{chaos_stem(index, experiment)}.log"
