@@ -66,8 +66,12 @@ class GeneratorStats:
 class DriftStats:
     """What the stock-drift checker found (see docs/drift.md).
 
-    ``lag_s`` maps a percentile (50, 95, 99, 100 = worst) of the convergence lag to
-    seconds, or None when no acknowledged operation was seen converging.
+    Probes are samples: a view is only known to have caught up with a change somewhere
+    between the last look that did not show it and the first that did. ``lag_s`` maps
+    a percentile (50, 95, 99, 100 = worst) of the convergence lag's *lower* bounds to
+    seconds (None when no acknowledged operation was seen converging): SLOs are judged
+    on it, so a slow probe never raises a false alarm. ``lag_upper_s`` holds the upper
+    bounds of the same percentiles.
     """
 
     oversell_units: int
@@ -80,6 +84,7 @@ class DriftStats:
     undersell_false_sold_out: int
     lag_s: Mapping[int, float | None]
     never_converged: int
+    lag_upper_s: Mapping[int, float | None] = field(default_factory=dict)
     violations_by_fault: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     violations_by_fault_set: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     """Violations by the set of faults blamed together (``a+b``; ``none``), then by kind."""
