@@ -3,9 +3,16 @@
 Plain functions with typed keyword arguments and JSON-able returns. Each reads its
 platform from the experiment's ``peakops_*`` configuration (:mod:`chaos.settings`),
 runs the blast-radius guards, and with ``peakops_dry_run`` only reports what it would
-do. A start action returns ``{"event": "fault_started", "fault": name, "id": ...}`` and
-the matching heal ``{"event": "fault_stopped", "fault": name}``: the runner turns them
-into fault windows in ``events.jsonl``.
+do. A start action returns ``{"event": "fault_started", "fault": name, "id": ...,
+"duration_s": ..., "lease_s": ..., "expires_ts": ...}`` and the matching heal
+``{"event": "fault_stopped", "fault": name}``: the runner turns them into fault windows
+in ``events.jsonl``.
+
+``expires_ts`` (Unix seconds) is the latest moment the fault can still be in place if
+nobody heals it: start + planned duration + lease. A network fault's lease is renewed
+only up to its planned duration and then lapses within ``peakops_lease_s``. A kill or a
+zone loss is instantaneous (duration 0): its window closes at the latest one lease
+after the kill, the same formula.
 
 The functions delegate to :class:`Actions`, which tests build with their own
 Kubernetes clients factory, lease registry and random generator.
@@ -13,6 +20,7 @@ Kubernetes clients factory, lease registry and random generator.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import uuid
@@ -67,12 +75,13 @@ class Actions:
             killed = kube.kill_pods(
                 s, self.clients_factory, count=count, percent=percent, rng=self.rng
             )
-        return _started(s, name, targets=killed)
+        return _started(s, name, duration_s=0.0, targets=killed)
 
     def zone_loss(self, s: ChaosSettings, *, name: str, zone: str) -> dict[str, Any]:
         if s.platform == "local":
             raise UsageError("zone-loss needs peakops_platform kubernetes: local has no zones")
-        return _started(s, name, targets=kube.zone_loss(s, self.clients_factory, zone=zone))
+        targets = kube.zone_loss(s, self.clients_factory, zone=zone)
+        return _started(s, name, duration_s=0.0, targets=targets)
 
     def start_network_fault(
         self,
@@ -86,20 +95,22 @@ class Actions:
         link: str,
         duration_s: float,
     ) -> dict[str, Any]:
-        max_s = duration_s + 60  # unhealed, the renewer gives up after this
+        # Renewed up to the planned duration only: unhealed, it lapses one lease later,
+        # which is what the fault_started event's expires_ts promises.
+        max_s = duration_s
         if s.platform == "local":
             detail = local.start_network(
                 s, self.leases, name=name, link=link, toxic=toxic, attributes=attributes,
                 stream=stream, toxicity=toxicity, max_s=max_s,
             )  # fmt: skip
-            return _started(s, name, **detail)
+            return _started(s, name, duration_s=duration_s, **detail)
         if toxic not in _CUTS or attributes.get("timeout_ms", 0) or toxicity < 1:
             raise UsageError(
                 f"toxic {toxic!r} is not available on kubernetes: a NetworkPolicy can only "
                 "cut the selected pods off (toxic timeout with timeout_ms 0, or down)"
             )
         detail = kube.cut_network(s, self.clients_factory, self.leases, name=name, max_s=max_s)
-        return _started(s, name, **detail)
+        return _started(s, name, duration_s=duration_s, **detail)
 
     def heal_network_fault(self, s: ChaosSettings, *, name: str, link: str) -> dict[str, Any]:
         if s.platform == "local":
@@ -128,10 +139,15 @@ class Actions:
             self._sleep(0.25)
 
 
-def _started(s: ChaosSettings, name: str, **detail: Any) -> dict[str, Any]:
+def _started(s: ChaosSettings, name: str, *, duration_s: float, **detail: Any) -> dict[str, Any]:
+    """A start action's output; called once the fault is in place (its lease running)."""
     fault_id = f"{name}-{uuid.uuid4().hex[:8]}"
     event = "would_start" if s.dry_run else "fault_started"
-    return {"event": event, "fault": name, "id": fault_id, "dry_run": s.dry_run, **detail}
+    expires_ts = math.ceil((time.time() + duration_s + s.lease_s) * 1000) / 1000
+    return {
+        "event": event, "fault": name, "id": fault_id, "dry_run": s.dry_run,
+        "duration_s": duration_s, "lease_s": s.lease_s, "expires_ts": expires_ts, **detail,
+    }  # fmt: skip
 
 
 def _stopped(s: ChaosSettings, name: str, **detail: Any) -> dict[str, Any]:

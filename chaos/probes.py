@@ -3,36 +3,41 @@
 ``targets_ready`` asks the platform (local: the public ``/healthz``; kubernetes: every
 matching pod Running). ``error_ratio`` and ``order_p99_ms`` read the load process's live
 metrics (``peakops_metrics_url``, 127.0.0.1 only) twice, ``window_s`` apart, and judge
-the requests in between; without a metrics URL (an experiment run on its own, with no
-flood) they return 0 and "no data" never fails the hypothesis.
+the requests in between (:mod:`chaos.live`). They return what they saw, never a 0 that
+was not measured::
+
+    {"measure": "error_ratio", "data": "measured", "value": 0.0123, "requests": 812,
+     "window_s": 2.0}
+    {"measure": "error_ratio", "data": "missing", "value": null, "requests": 0,
+     "window_s": 2.0, "no_data": "no requests in the last 2 s"}
+
+and the experiments judge them with the tolerance probe :func:`measured_within`:
+
+- ``measured``: within its bounds or not, as usual;
+- ``missing`` (a metrics URL is set but the window had no requests, or the metrics were
+  unreadable): rejected, so the hypothesis does not hold (fails closed);
+- ``unconfigured`` (no metrics URL: an experiment run on its own, or a flood without
+  live metrics): accepted, since nothing was asked to be measured; the output says
+  ``"data": "unconfigured"`` and the runner prints it, so it never reads as a pass of
+  the flood.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
-from chaos import kube, local
-from chaos.settings import ChaosSettings, parse_settings
-from slo.conventions import (
-    ENDPOINT_PLACE_ORDER,
-    LABEL_ENDPOINT,
-    LABEL_OUTCOME,
-    METRIC_CLIENT_LATENCY,
-    METRIC_CLIENT_REQUESTS,
-)
-from slo.errors import InfraError, UsageError
+from chaos import kube, live, local
+from chaos.settings import parse_settings
+from slo.conventions import ENDPOINT_PLACE_ORDER
 
-__all__ = ["error_ratio", "order_p99_ms", "targets_ready"]
+__all__ = ["error_ratio", "measured_within", "order_p99_ms", "targets_ready"]
 
 Configuration = Mapping[str, Any] | None
-Sample = dict[tuple[str, ...], float]
+Sleep = Callable[[float], None]
 
 
 def targets_ready(configuration: Configuration = None) -> bool:
@@ -49,64 +54,47 @@ def targets_ready(configuration: Configuration = None) -> bool:
     return response.status_code == 200
 
 
-def error_ratio(window_s: float = 3.0, configuration: Configuration = None) -> float:
-    """Failed share of the flood's requests during the last ``window_s`` (0 without data)."""
-    pair = _two_samples(parse_settings(configuration), float(window_s))
-    if pair is None:
-        return 0.0
-    before, after = pair
-    delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after if k[0] == "requests"}
-    total = sum(delta.values())
-    failed = sum(v for k, v in delta.items() if k[2] == "fail")
-    return round(failed / total, 4) if total > 0 else 0.0
+def error_ratio(
+    window_s: float = 3.0, configuration: Configuration = None, *, sleep: Sleep = time.sleep
+) -> dict[str, Any]:
+    """Failed share of the flood's requests during the last ``window_s`` (see the module)."""
+    window = live.read_window(parse_settings(configuration), float(window_s), sleep=sleep)
+    return _output("error_ratio", live.error_ratio_in(window), window.seconds, digits=4)
 
 
 def order_p99_ms(
-    window_s: float = 3.0, endpoint: str = ENDPOINT_PLACE_ORDER, configuration: Configuration = None
-) -> float:
+    window_s: float = 3.0,
+    endpoint: str = ENDPOINT_PLACE_ORDER,
+    configuration: Configuration = None,
+    *,
+    sleep: Sleep = time.sleep,
+) -> dict[str, Any]:
     """p99 latency (ms, bucket upper bound) of ``endpoint`` during the last ``window_s``."""
-    pair = _two_samples(parse_settings(configuration), float(window_s))
-    if pair is None:
-        return 0.0
-    before, after = pair
-    buckets = sorted(
-        (float(k[2]), after[k] - before.get(k, 0.0))
-        for k in after
-        if k[0] == "bucket" and k[1] == endpoint
-    )
-    total = buckets[-1][1] if buckets else 0.0
-    if total <= 0:
-        return 0.0
-    for upper, count in buckets:
-        if count >= 0.99 * total:
-            return round(upper * 1000, 1) if math.isfinite(upper) else math.inf
-    return math.inf
+    window = live.read_window(parse_settings(configuration), float(window_s), sleep=sleep)
+    return _output("p99_ms", live.p99_ms_in(window, endpoint), window.seconds, digits=1)
 
 
-def _two_samples(settings: ChaosSettings, window_s: float) -> tuple[Sample, Sample] | None:
-    url = settings.metrics_url
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme != "http" or parts.hostname != "127.0.0.1":
-        raise UsageError(f"peakops_metrics_url must be http://127.0.0.1:PORT/..., got {url!r}")
-    before = _scrape(url)
-    time.sleep(window_s)
-    return before, _scrape(url)
+def measured_within(value: Any = None, lower: float = 0.0, upper: float = 0.0) -> bool:
+    """Tolerance of a metric probe: measured and in ``[lower, upper]``, or unconfigured.
+
+    A ``missing`` figure (or anything else than a metric probe's output) is rejected.
+    """
+    if not isinstance(value, Mapping):
+        return False
+    if value.get("data") == "unconfigured":
+        return True
+    figure = value.get("value")
+    if value.get("data") != "measured" or not isinstance(figure, int | float):
+        return False
+    return float(lower) <= figure <= float(upper)
 
 
-def _scrape(url: str) -> Sample:
-    try:
-        response = httpx.get(url, timeout=2.0, trust_env=False)
-        response.raise_for_status()
-    except httpx.HTTPError as err:
-        raise InfraError(f"cannot read the live metrics at {url}: {err}") from err
-    sample: Sample = {}
-    for family in text_string_to_metric_families(response.text):
-        for s in family.samples:
-            endpoint = s.labels.get(LABEL_ENDPOINT, "")
-            if s.name == f"{METRIC_CLIENT_REQUESTS}_total":
-                sample["requests", endpoint, s.labels.get(LABEL_OUTCOME, "")] = s.value
-            elif s.name == f"{METRIC_CLIENT_LATENCY}_bucket":
-                sample["bucket", endpoint, s.labels["le"]] = s.value
-    return sample
+def _output(measure: str, reading: live.Reading, window_s: float, digits: int) -> dict[str, Any]:
+    value = None if reading.value is None else round(reading.value, digits)
+    out: dict[str, Any] = {
+        "measure": measure, "data": reading.data, "value": value,
+        "requests": reading.requests, "window_s": window_s,
+    }  # fmt: skip
+    if reading.no_data:
+        out["no_data"] = reading.no_data
+    return out

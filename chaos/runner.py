@@ -6,7 +6,10 @@ strategy ``always``: the rollbacks run after the method, after a failed hypothes
 and on SIGINT/SIGTERM (chaoslib turns SIGTERM into an interruption); once they have
 started, further SIGINT/SIGTERM are ignored so they run to the end. It writes the
 Chaos Toolkit journal to ``--journal`` and appends ``fault_started`` /
-``fault_stopped`` events (``{"ts", "type", "fault", "id"}``) to ``--events``.
+``fault_stopped`` events (``{"ts", "type", "fault", "id"}``) to ``--events``; a
+``fault_started`` also carries ``expires_ts``, the latest moment (Unix seconds) the
+fault can still be in place if nobody stops it (start + planned duration + lease, as
+the start action reports it), so readers know when a never-stopped fault lapsed.
 
 Exit codes: 0 the hypothesis held; 1 it deviated; 2 a refused fault or bad input
 (a guard said no); 3 an action failed otherwise, or the target was not in its steady
@@ -22,6 +25,7 @@ import logging
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,10 +37,20 @@ from chaoslib.types import Dry, Strategy
 
 from chaos.events import append_event
 from chaos.leases import LEASES
+from chaos.settings import MAX_LEASE_S
 from slo.errors import PeakopsError, UsageError
 from slo.exitcodes import ExitCode
 
-__all__ = ["FaultWindows", "exit_code", "main", "parse_vars", "run_child", "runner_command"]
+__all__ = [
+    "FaultWindows",
+    "exit_code",
+    "expires_ts",
+    "main",
+    "parse_vars",
+    "run_child",
+    "runner_command",
+    "unmeasured_probe_lines",
+]
 
 SETTINGS: dict[str, Any] = {"runtime": {"rollbacks": {"strategy": "always"}}}
 
@@ -64,13 +78,29 @@ class FaultWindows(RunEventHandler):
         event, name = output.get("event"), str(output.get("fault", ""))
         if event == "fault_started":
             self.open[name] = str(output["id"])
-            self._emit("fault_started", name, self.open[name])
+            self._emit("fault_started", name, self.open[name], expires_ts=expires_ts(output))
         elif event == "fault_stopped" and name in self.open:
             self._emit("fault_stopped", name, self.open.pop(name))
 
-    def _emit(self, kind: str, fault: str, fault_id: str) -> None:
+    def _emit(self, kind: str, fault: str, fault_id: str, **extra: Any) -> None:
         if self._path is not None:
-            append_event(self._path, kind, fault=fault, id=fault_id, experiment=self._experiment)
+            append_event(
+                self._path, kind, fault=fault, id=fault_id, experiment=self._experiment, **extra
+            )
+
+
+def expires_ts(output: Mapping[str, Any]) -> float:
+    """A started fault's ``expires_ts``: the action's own, else now + duration + lease.
+
+    Our start actions always say; for one that does not, a missing duration counts as 0
+    and a missing lease as the longest one allowed (60 s).
+    """
+    stated = output.get("expires_ts")
+    if isinstance(stated, int | float) and not isinstance(stated, bool):
+        return float(stated)
+    duration_s = float(output.get("duration_s") or 0.0)
+    lease_s = float(output.get("lease_s") or MAX_LEASE_S)
+    return time.time() + duration_s + lease_s
 
 
 def parse_vars(pairs: Iterable[str]) -> dict[str, Any]:
@@ -154,12 +184,29 @@ def _report(journal: Mapping[str, Any], left_open: Mapping[str, str]) -> None:
             lines = "".join(item.get("exception") or []).strip().splitlines()
             output = lines[-1] if lines else output
         print(f"{activity.get('type')} {activity.get('name')}: {item.get('status')} {output}")
+    for line in unmeasured_probe_lines(journal):
+        print(line)
     for name, fault_id in sorted(left_open.items()):
         print(f"fault {name} ({fault_id}) was not reverted: its lease lapses within seconds")
     print(f"experiment {journal.get('status')}, deviated: {journal.get('deviated')}")
     before = (journal.get("steady_states") or {}).get("before") or {}
     if before.get("steady_state_met") is False:
         print("the steady-state hypothesis did not hold before the fault: nothing was injected")
+
+
+def unmeasured_probe_lines(journal: Mapping[str, Any]) -> list[str]:
+    """One line per hypothesis probe that had no data (see :mod:`chaos.probes`)."""
+    lines = []
+    for when, state in (journal.get("steady_states") or {}).items():
+        for probe in (state or {}).get("probes") or []:
+            output = probe.get("output")
+            if isinstance(output, dict) and output.get("data") in ("missing", "unconfigured"):
+                name = (probe.get("activity") or {}).get("name")
+                verdict = "not met" if output["data"] == "missing" else "not judged"
+                lines.append(
+                    f"hypothesis probe {name} ({when}): no data, {verdict}: {output.get('no_data')}"
+                )
+    return lines
 
 
 def runner_command(

@@ -33,7 +33,7 @@ from cli.common import (
 )
 from cli.profile_commands import profiles_app
 from slo.durations import parse_duration
-from slo.errors import PeakopsError, UsageError
+from slo.errors import PeakopsError
 from slo.loader import load_plan
 from slo.rates import parse_rate
 
@@ -79,7 +79,7 @@ def rehearse(
     except PeakopsError as err:
         fail(err)
     except KeyboardInterrupt:
-        stderr.print("peakops: interrupted; the run directory keeps what was recorded")
+        stderr.print("peakops: interrupted; what was recorded is gated in the run directory")
         raise typer.Exit(130) from None
     show(result, output)
     raise typer.Exit(result.verdict.exit_code)
@@ -158,37 +158,48 @@ def gate(
 @app.command()
 def drift(
     run_dir: Annotated[Path, typer.Argument(help="A run directory, e.g. runs/20261122-...")],
+    plan: Annotated[
+        Path | None,
+        typer.Option("--plan", "-p", help="Judge against this plan instead of the run's own."),
+    ] = None,
     output: OutputOption = Output.table,
 ) -> None:
-    """Re-run the stock-drift checker on a run directory and write drift.json.
+    """Re-run the stock-drift checker on a run directory and judge the plan's drift SLOs.
 
-    Exit 0 when no unit was oversold and no observation left the expected interval,
-    1 otherwise.
+    Writes drift.json. The exit code is the verdict of the plan's stock-drift objectives,
+    decided like the gate does (tolerated faults honoured, incomplete data inconclusive).
     """
     from collectors.rundir import RunDir
-    from rollout.drift import check_drift, drift_summary
+    from rollout.drift import drift_summary
+    from rollout.drift_view import drift_verdict, violation_lines
     from rollout.gate import plan_of_run
 
     try:
         run = RunDir.open(run_dir)
-        report = check_drift(run, plan_of_run(run))
+        the_plan = load_plan(plan) if plan is not None else plan_of_run(run)
+        outcome = drift_verdict(run, the_plan)
     except PeakopsError as err:
         fail(err)
-    if report is None:
-        fail(UsageError(f"{run_dir}: no ledger.jsonl or stock.jsonl: nothing to check"))
+    report, verdict = outcome.report, outcome.verdict
     if output is Output.json:
-        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+        data = {"verdict": verdict.to_dict(), "drift": report.to_dict()}
+        print(json.dumps(data, indent=2, sort_keys=True))
     else:
-        stdout.print(drift_summary(report))
-        for violation in report.violations[:10]:
-            stdout.print(f"  {violation.to_dict()}")
-        stdout.print(f"files: {run.file('drift.json')}")
-    clean = (
-        report.oversell_units == 0
-        and report.truth_outside_interval == 0
-        and (report.views_outside_interval == 0)
-    )
-    raise typer.Exit(0 if clean else 1)
+        stdout.print(drift_summary(report), highlight=False)
+        if report.violations_total:
+            stdout.print(f"violations ({report.violations_total}), seconds after load start:")
+            lines = violation_lines(report.violations, report.violations_total,
+                                    outcome.timeline.origin)  # fmt: skip
+            for line in lines:
+                stdout.print(f"  {line}", highlight=False, markup=False)
+        for evaluation in verdict.evaluations:
+            stdout.print(
+                f"{evaluation.slo_id}: {evaluation.status.value}: {evaluation.reason}",
+                highlight=False, markup=False,
+            )  # fmt: skip
+        stdout.print(f"drift verdict: {verdict.status.value} (exit {verdict.exit_code})  "
+                     f"files: {run.file('drift.json')}", highlight=False)  # fmt: skip
+    raise typer.Exit(verdict.exit_code)
 
 
 @plan_app.command("validate")

@@ -4,10 +4,16 @@ Shopper journeys build their requests with it (sent by the load generator's own 
 client, so the hot path stays Locust's) and read outcomes with it; stock probes and
 the end-of-run resolution of unknown outcomes call it directly. To test another OMS,
 implement ``OmsAdapter`` (docs/adapters.md); ``ReferenceOmsAdapter`` is the default.
+
+The calls made directly raise one of ``UNANSWERED`` when the OMS could not answer (a
+transport or HTTP error, a body that is not JSON): callers count those. Anything else
+an adapter raises is a bug of the adapter (or an API it does not match): callers stop
+and report it instead of taking it for a target under chaos.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import zlib
 from collections.abc import Mapping
@@ -17,12 +23,22 @@ from typing import Any, Protocol
 import httpx
 
 __all__ = [
+    "UNANSWERED",
     "HttpCall",
     "OmsAdapter",
     "Outcome",
     "ReferenceOmsAdapter",
     "StockRow",
 ]
+
+UNANSWERED: tuple[type[Exception], ...] = (
+    httpx.HTTPError,  # transport errors, timeouts, and raise_for_status on a 4xx/5xx
+    json.JSONDecodeError,  # a body that is not JSON (an error page, a cut-off reply)
+    UnicodeDecodeError,  # ... or not even text
+)
+"""What an adapter call raises when the OMS could not answer: counted, not a bug."""
+
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -99,18 +115,19 @@ class ReferenceOmsAdapter:
         *,
         store_urls: Mapping[str, str] | None = None,
         timeout_s: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
     ):
-        self._orders = httpx.Client(base_url=orders_url, timeout=timeout_s, trust_env=False)
-        self._inventory = (
-            httpx.Client(base_url=inventory_url, timeout=timeout_s, trust_env=False)
-            if inventory_url
-            else None
-        )
+        """``transport``: for tests (``httpx.MockTransport``); default, the network."""
+
+        def client(url: str) -> httpx.Client:
+            return httpx.Client(
+                base_url=url, timeout=timeout_s, trust_env=False, transport=transport
+            )
+
+        self._orders = client(orders_url)
+        self._inventory = client(inventory_url) if inventory_url else None
         self._store_urls = {loc: url.rstrip("/") for loc, url in sorted((store_urls or {}).items())}
-        self._stores = {
-            loc: httpx.Client(base_url=url, timeout=timeout_s, trust_env=False)
-            for loc, url in self._store_urls.items()
-        }
+        self._stores = {loc: client(url) for loc, url in self._store_urls.items()}
 
     def close(self) -> None:
         self._orders.close()
@@ -164,19 +181,40 @@ class ReferenceOmsAdapter:
     # -- what probes and the resolution call ------------------------------------------
 
     def order_by_key(self, key: str) -> Outcome:
-        """Was the order with this idempotency key applied? (resolving an unknown place)"""
+        """Was the order with this idempotency key applied? (resolving an unknown place)
+
+        An order the OMS itself could not settle (``error``: its call to inventory timed
+        out; ``pending``: the replica placing it died) is asked of the source of truth:
+        inventory knows whether it took stock for that order.
+        """
         resp = self._ask_nodes("/orders", {"idempotency_key": key})
         if resp.status_code == 404:
             return Outcome("fail", reason="no such order")
+        order = resp.json() if resp.status_code in (200, 503) else {}
+        status = order.get("status")
+        if status in ("error", "pending") and order.get("order_id"):
+            return self._reservation(str(order["order_id"]), str(status))
         if resp.status_code != 200:
             return Outcome("info", reason=f"http {resp.status_code}")
-        order = resp.json()
-        status = order.get("status")
         if status in ("confirmed", "cancelled"):  # cancelled: it was placed, then cancelled
             return Outcome("ok", order.get("order_id"), order.get("location"))
         if status == "rejected":
             return Outcome("fail", order.get("order_id"), reason="out_of_stock")
         return Outcome("info", order.get("order_id"), reason=f"order {status}")
+
+    def _reservation(self, order_id: str, status: str) -> Outcome:
+        """Inventory's answer for an order the OMS left ``status`` (``error``/``pending``)."""
+        if self._inventory is None:
+            return Outcome("info", order_id, reason=f"order {status}")
+        resp = self._inventory.get(f"/reservations/{order_id}")
+        if resp.status_code == 404:
+            return Outcome("fail", order_id, reason=f"order {status}, never reached inventory")
+        data = resp.raise_for_status().json()
+        if data.get("status") in ("reserved", "released"):
+            return Outcome("ok", order_id, data.get("location"), reason=f"order {status}")
+        if data.get("status") == "out_of_stock":
+            return Outcome("fail", order_id, reason="out_of_stock")
+        return Outcome("info", order_id, reason=f"reservation {data.get('status')}")
 
     def order_cancelled(self, order_id: str) -> Outcome:
         """Was this order cancelled? (resolving an unknown cancel)"""
@@ -208,7 +246,10 @@ class ReferenceOmsAdapter:
         for client in nodes or [self._orders]:
             resp = client.get(f"/stock/{sku}", params={"channel": channel})
             data = resp.raise_for_status().json()
-            rows += [StockRow(sku, loc, int(n)) for loc, n in sorted(data["locations"].items())]
+            rows += [
+                StockRow(sku, loc, _available(sku, loc, n))
+                for loc, n in sorted(data["locations"].items())
+            ]
         return rows
 
     def _ask_nodes(self, path: str, params: dict[str, str]) -> httpx.Response:
@@ -226,11 +267,36 @@ class ReferenceOmsAdapter:
         return list(self._inventory.get("/skus").raise_for_status().json()["skus"])
 
 
-def _truth_row(sku: str, location: str, counts: dict[str, Any]) -> StockRow:
+def _truth_row(sku: str, location: str, counts: Mapping[str, Any]) -> StockRow:
+    """A row of the truth: ``available`` is required; counts the OMS does not expose
+    (missing or null ``on_hand``, ``reserved``, ``committed``) are None."""
+
+    def count(name: str) -> int | None:
+        value = counts.get(name)
+        return None if value is None else _integer(sku, location, name, value)
+
     return StockRow(
-        sku, location, int(counts["available"]), int(counts["on_hand"]),
-        int(counts["reserved"]), int(counts["committed"]),
+        sku, location, _available(sku, location, counts.get("available", _MISSING)),
+        count("on_hand"), count("reserved"), count("committed"),
     )  # fmt: skip
+
+
+def _available(sku: str, location: str, value: Any) -> int:
+    return _integer(sku, location, "available", value)
+
+
+def _integer(sku: str, location: str, name: str, value: Any) -> int:
+    """``value`` as an int; anything else means the adapter does not match the OMS's API
+    (a ValueError: a bug to report, not an OMS that could not answer)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    shown = "missing" if value is _MISSING else repr(value)
+    raise ValueError(
+        f"stock of sku {sku!r} at location {location!r}: {name} is {shown}, expected an "
+        "integer (the adapter does not match the oms api)"
+    )
 
 
 def timed(call: Any, *args: Any) -> tuple[float, float, Any]:

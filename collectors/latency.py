@@ -9,17 +9,19 @@ compressed base64 form, so intervals from several processes merge exactly.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
 __all__ = [
+    "EncodedDistribution",
     "HdrDistribution",
     "IntervalRecorder",
     "decode_histogram",
     "merge",
+    "merge_distributions",
     "new_histogram",
 ]
 
@@ -59,6 +61,37 @@ class HdrDistribution:
     @property
     def max_ms(self) -> float:
         return float(self.histogram.get_max_value()) / 1000.0
+
+
+class EncodedDistribution:
+    """One interval's histogram, kept encoded until read: a long run holds thousands.
+
+    Decoded afresh on each read (not cached), so memory stays with the encoded text.
+    """
+
+    __slots__ = ("_count", "encoded")
+
+    def __init__(self, encoded: str, count: int) -> None:
+        self.encoded = encoded
+        self._count = count
+
+    def decode(self) -> HdrHistogram:
+        return decode_histogram(self.encoded)
+
+    def value_at_percentile(self, percentile: float) -> float:
+        return float(self.decode().get_value_at_percentile(percentile)) / 1000.0
+
+    @property
+    def total_count(self) -> int:
+        return self._count
+
+
+def merge_distributions(parts: Sequence[Any]) -> HdrDistribution:
+    """Add histograms (``EncodedDistribution`` or ``HdrDistribution``) into a new one."""
+    merged = HdrDistribution()
+    for part in parts:
+        merged.add(part.decode() if isinstance(part, EncodedDistribution) else part.histogram)
+    return merged
 
 
 @dataclass

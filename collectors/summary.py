@@ -7,12 +7,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.latency import HdrDistribution, decode_histogram, merge
+from collectors.latency import (
+    EncodedDistribution,
+    HdrDistribution,
+    decode_histogram,
+    merge,
+    merge_distributions,
+)
 from collectors.rundir import RunDir
+from collectors.timeline import RunTimeline
 from slo.conventions import ENDPOINT_PLACE_ORDER
 from slo.knee import Window
 from slo.runfiles import LATENCY_FILE, LOAD_FILE
 from slo.stats import ALL_ENDPOINTS, EndpointStats, GeneratorStats, RunStats
+from slo.timeline import Second, Timeline
 
 __all__ = [
     "EndpointSummary",
@@ -46,24 +54,20 @@ class LoadWindow:
         return max(0.0, self.end - self.start)
 
 
-def load_window(run: RunDir, latency: list[dict[str, Any]]) -> LoadWindow | None:
+def load_window(timeline: RunTimeline, latency: list[dict[str, Any]]) -> LoadWindow | None:
     """The load phase from the timeline, falling back to the recorded intervals.
 
     A run killed mid-flood has a ``load_started`` event but no ``load_finished``:
     its window ends with the last recorded interval.
     """
-    start = end = None
-    interrupted = False
-    for event in run.events():
-        if event.get("type") == "load_started" and start is None:
-            start = float(event["ts"])
-        elif event.get("type") == "load_finished":
-            end = float(event["ts"])
-            interrupted = bool(event.get("interrupted", False))
+    start = timeline.load_start
     if start is None:
         return None
-    if end is not None:
-        return LoadWindow(start, end, complete=not interrupted, interrupted=interrupted)
+    if timeline.load_end is not None:
+        interrupted = timeline.load_interrupted
+        return LoadWindow(
+            start, timeline.load_end, complete=not interrupted, interrupted=interrupted
+        )
     last = max((float(r["t"]) + float(r["interval_s"]) for r in latency), default=start)
     return LoadWindow(start, max(start, last), complete=False)
 
@@ -103,8 +107,12 @@ def planned_requests(load: list[dict[str, Any]]) -> dict[str, float]:
     return dict(planned)
 
 
-def run_stats(run: RunDir) -> tuple[RunStats, LoadWindow | None]:
-    """Merge every latency interval and load record of the run into ``RunStats``."""
+def run_stats(run: RunDir, timeline: RunTimeline) -> tuple[RunStats, LoadWindow | None]:
+    """Merge every latency interval and load record of the run into ``RunStats``.
+
+    Besides the whole-run figures, keeps each interval (encoded) for objectives that
+    judge a phase of the run and for recovery, with the run's fault windows.
+    """
     latency = list(run.records(LATENCY_FILE))
     load = list(run.records(LOAD_FILE))
     merged = merge(latency)
@@ -118,15 +126,37 @@ def run_stats(run: RunDir) -> tuple[RunStats, LoadWindow | None]:
         fail_all += fail
     if merged:
         endpoints[ALL_ENDPOINTS] = EndpointStats(ALL_ENDPOINTS, ok_all + fail_all, fail_all, total)
-    window = load_window(run, latency)
-    elapsed = window.elapsed_s if window else 0.0
+    window = load_window(timeline, latency)
     stats = RunStats(
         endpoints=endpoints,
-        elapsed_s=elapsed,
+        elapsed_s=window.elapsed_s if window else 0.0,
         planned=planned_requests(load),
         generator=generator_stats(load),
+        load_start=window.start if window else None,
+        load_end=window.end if window else None,
+        timeline=_seconds(latency),
+        faults=timeline.faults,
+        faults_known=timeline.events > 0,
     )
     return stats, window
+
+
+def _seconds(latency: list[dict[str, Any]]) -> Timeline:
+    by_endpoint: dict[str, list[Second]] = defaultdict(list)
+    for record in latency:
+        ok, fail = int(record["ok"]), int(record["fail"])
+        by_endpoint[str(record["endpoint"])].append(
+            Second(
+                t=float(record["t"]),
+                interval_s=float(record["interval_s"]),
+                requests=ok + fail,
+                failures=fail,
+                latency=EncodedDistribution(str(record["hist"]), ok + fail),
+            )
+        )
+    for seconds in by_endpoint.values():
+        seconds.sort(key=lambda s: s.t)
+    return Timeline(seconds=dict(by_endpoint), merge=merge_distributions)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ inventory through supervised fault proxies (``faultproxy-orders-inventory``,
 A supervisor thread restarts whatever exits, like a ReplicaSet;
 ``deploy`` and ``rollback`` do a rolling replace. ``reference_oms`` is never imported:
 it is started by module name, as a real OMS would be started from its image.
+It is the ``local`` :class:`~platforms.base.Platform` (helpers in :mod:`platforms.local_ops`).
 
 Events passed to ``on_event`` (``replica`` is ``inventory`` or ``orders-N``)::
 
@@ -29,35 +30,21 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from platforms import local_ops
+from platforms.base import Endpoints, FaultTargets, Health
 from platforms.local_layout import PROXY_PREFIX, Layout
+from platforms.local_ops import ReplicaInfo
 from platforms.oms import HOST, OmsConfig
-from platforms.processes import ChildProcess, Spawner, stop_all, wait_healthy
+from platforms.processes import ChildProcess, Spawner, stop_all
 from platforms.supervisor import Backoff, Event, Supervised, Supervisor
 from slo.errors import InfraError, RevertError, UsageError
 
 __all__ = ["LocalPlatform", "OmsConfig", "ReplicaInfo"]
 
 _Unit = Supervised[ChildProcess]
-
-
-@dataclass(frozen=True)
-class ReplicaInfo:
-    """A snapshot of one orders replica.
-
-    ``alive``: its process runs (not necessarily ready yet); ``pid`` is None while it
-    waits to be restarted. ``restarts`` counts supervisor restarts since it was deployed.
-    """
-
-    name: str
-    pid: int | None
-    admin_url: str
-    version: str
-    restarts: int
-    alive: bool
 
 
 class LocalPlatform:
@@ -67,6 +54,8 @@ class LocalPlatform:
     time; ``replica_killed`` is emitted holding the platform lock so it always precedes
     the exit it causes. ``clock`` drives start/deploy deadlines and restart backoff.
     """
+
+    kind: str = "local"
 
     def __init__(
         self,
@@ -126,11 +115,11 @@ class LocalPlatform:
             layout = self._layout
             layout.allocate()
             inventory = self._add_unit(layout.inventory(), "")
-            self._await(inventory.child, deadline, timeout_s)
+            local_ops.await_healthy(inventory.child, deadline, timeout_s, self._clock)
             for proxy in [
                 self._add_unit(layout.proxy(ln), "", self._proxies) for ln in layout.links
             ]:
-                self._await(proxy.child, deadline, timeout_s)
+                local_ops.await_healthy(proxy.child, deadline, timeout_s, self._clock)
             replicas = [
                 self._add_unit(layout.orders(i, self.revision), self.revision)
                 for i in range(1, self._config.replicas + 1)
@@ -140,7 +129,7 @@ class LocalPlatform:
                 for location in layout.store_locations
             ]
             for unit in [*replicas, *stores]:
-                self._await(unit.child, deadline, timeout_s)
+                local_ops.await_healthy(unit.child, deadline, timeout_s, self._clock)
             self._supervisor.start()
             self._emit(
                 {
@@ -195,10 +184,27 @@ class LocalPlatform:
         """The version currently deployed (or being rolled out)."""
         return self._revisions[-1]
 
-    @property
+    def current_revision(self) -> str | None:
+        """The version currently deployed (or being rolled out): :attr:`revision`."""
+        return self.revision
+
     def revisions(self) -> list[str]:
         """Every version deployed, oldest first; a rollback appends the version it restores."""
         return list(self._revisions)
+
+    def endpoints(self) -> Endpoints:
+        """Public URL, inventory as the source of truth, store nodes, metrics targets."""
+        return Endpoints(
+            base_url=self.base_url,
+            truth_url=self.inventory_url,
+            store_urls=self.store_urls(),
+            metrics_targets=tuple(self.metrics_targets()),
+        )
+
+    def health(self) -> Health:
+        """Ok when the public ``/healthz`` answers 200 and the supervisor has not failed."""
+        base_url = self.base_url if self._state == "running" else None
+        return local_ops.local_health(base_url, self._state, self._supervisor.error)
 
     def replicas(self) -> list[ReplicaInfo]:
         """A snapshot of each orders replica."""
@@ -233,6 +239,14 @@ class LocalPlatform:
 
     # -- chaos and rollout -----------------------------------------------------
 
+    def fault_targets(self) -> FaultTargets:
+        """The public URL, the fault proxies and the orders replicas."""
+        return local_ops.local_fault_targets(self.base_url, self.fault_proxies(), self.replicas())
+
+    def reap_faults(self) -> list[str]:
+        """Remove every toxic of every fault proxy; ``link: toxic`` of each (RevertError)."""
+        return local_ops.reset_fault_proxies(self.fault_proxies())
+
     def kill_replica(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to a process (a replica, ``inventory``, a store, a fault proxy).
 
@@ -247,32 +261,31 @@ class LocalPlatform:
             self._emit({"type": "replica_killed", "replica": name, "pid": pid, "signal": sig})
             unit.child.send_signal(sig)
 
-    def deploy(self, version: str, timeout_s: float = 30) -> None:
-        """Replace the replicas one by one with ``version``, each healthy before the next.
+    def deploy(self, revision: str, timeout_s: float = 30) -> None:
+        """Replace the replicas one by one with ``revision``, each healthy before the next.
 
         The revision is recorded first (like a Deployment's template), so a rollout that
         fails half-way raises InfraError and can still be rolled back.
         """
         self._check_supervisor()
         with self._deploy_lock:
-            self._rollout(version, timeout_s, rollback=False)
+            self._rollout(revision, timeout_s, rollback=False)
             self._rolled_back_to = None
 
-    def rollback(self, timeout_s: float = 30) -> str:
-        """Deploy the revision before the current one and return it.
+    def rollback(self, to_revision: str | None = None, *, timeout_s: float = 30) -> str:
+        """Deploy ``to_revision`` (if ever deployed, else the previous revision); return it.
 
-        Idempotent: right after a rollback, or when the previous revision is the current
-        one, nothing happens. Raises RevertError when there is no previous revision or
-        the rollout fails.
+        Idempotent: right after a rollback (unless another known revision is asked for),
+        or when the target is the current revision, nothing happens. Raises RevertError
+        when there is no previous revision or the rollout fails.
         """
         self._check_supervisor()
         with self._deploy_lock:
             current = self.revision
-            if self._rolled_back_to == current:
+            wanted = to_revision if to_revision in self._revisions else None
+            if self._rolled_back_to == current and wanted in (None, current):
                 return current
-            if len(self._revisions) < 2:
-                raise RevertError(f"cannot roll back {current}: no previous revision")
-            target = self._revisions[-2]
+            target = local_ops.rollback_target(self._revisions, wanted)
             if target != current:
                 try:
                     self._rollout(target, timeout_s, rollback=True)
@@ -315,7 +328,7 @@ class LocalPlatform:
                 child.argv = self._layout.orders_argv(self._replica_id(unit), version, child.port)
                 self._spawn(child)
                 unit.reset(self._clock(), self._backoff)
-            self._await(unit.child, deadline, timeout_s)
+            local_ops.await_healthy(unit.child, deadline, timeout_s, self._clock)
         finally:
             with self._lock:
                 unit.managed = True
@@ -332,16 +345,6 @@ class LocalPlatform:
         stop_all(procs)
         self._spawner.close()
         atexit.unregister(self.stop)
-
-    def _await(self, child: ChildProcess, deadline: float, timeout_s: float) -> None:
-        remaining = max(0.0, deadline - self._clock())
-        reason = wait_healthy(child, remaining, clock=self._clock)
-        if reason is None:
-            return
-        raise InfraError(
-            f"{child.name} did not become healthy at {child.health_url} within {timeout_s:g}s:"
-            f" {reason}; last lines of {child.log_path}:\n{child.log_tail()}"
-        )
 
     def _add_unit(
         self, child: ChildProcess, version: str, units: list[_Unit] | None = None

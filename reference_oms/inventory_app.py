@@ -94,6 +94,10 @@ class _Inventory:
         self._changed()
         return JSONResponse(outcome.body, status_code=outcome.code)
 
+    async def reservation(self, request: Request) -> Response:
+        outcome = await run_in_threadpool(self.store.reservation, request.path_params["order_id"])
+        return JSONResponse(outcome.body, status_code=outcome.code)
+
     async def release(self, request: Request) -> Response:
         outcome = await run_in_threadpool(self.store.release, request.path_params["order_id"])
         self._changed()
@@ -139,6 +143,7 @@ def create_inventory_app(
         Route("/stock", api.stock_all, methods=["GET"]),
         Route("/stock/{sku}", api.stock_one, methods=["GET"]),
         Route("/reservations", api.reserve, methods=["POST"]),
+        Route("/reservations/{order_id}", api.reservation, methods=["GET"]),
         Route("/reservations/{order_id}/release", api.release, methods=["POST"]),
         Route("/events", api.events, methods=["GET"]),
     ]

@@ -168,6 +168,27 @@ class InventoryStore:
             },
         )
 
+    def reservation(self, order_id: str) -> Outcome:
+        """What inventory did with an order: ``reserved``, ``out_of_stock`` or ``released``.
+
+        The source of truth's answer to "did this order take stock?", for an order whose
+        placement the orders service could not confirm (its call to inventory timed out).
+        """
+        with self._reader.transaction("DEFERRED") as conn:
+            row = conn.execute(
+                "SELECT location, lines, status FROM reservations WHERE order_id = ?",
+                (order_id,),
+            ).fetchone()
+        if row is None:
+            return Outcome(404, {"status": "not_found", "order_id": order_id})
+        body = {
+            "order_id": order_id,
+            "status": row["status"],
+            "location": row["location"],
+            "lines": json.loads(row["lines"]),
+        }
+        return Outcome(200, body)
+
     def release(self, order_id: str) -> Outcome:
         """Give a reserved order's committed units back to available; idempotent."""
         with self._writer.transaction() as conn:

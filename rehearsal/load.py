@@ -1,4 +1,7 @@
-"""Run the load process (a child: Locust patches whatever imports it) and watch it."""
+"""Run the load process (a child: Locust patches whatever imports it) and watch it.
+
+``LocustLoad`` is the rehearsal's default ``LoadRunner`` (``rehearsal.seams``).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +13,39 @@ import time
 from collections.abc import Callable, Mapping
 
 from collectors.rundir import RunDir
+from platforms.base import Endpoints
 from platforms.processes import die_with_parent_hook
 from slo.errors import InfraError
 from slo.runfiles import LOAD_LOG
 
-__all__ = ["run_load_process"]
+__all__ = ["LocustLoad", "run_load_process"]
 
-GRACE_S = 30.0
-"""Beyond the planned duration: drain, start snapshot, resolution, final snapshot."""
+
+class LocustLoad:
+    """The flood as a Locust child (``processes`` > 1: that many worker processes)."""
+
+    def __init__(self, processes: int = 1) -> None:
+        self.processes = processes
+
+    def run(
+        self,
+        run: RunDir,
+        endpoints: Endpoints,
+        *,
+        duration_s: float,
+        grace_s: float,
+        on_tick: Callable[[float], None],
+    ) -> None:
+        run_load_process(
+            run,
+            endpoints.base_url,
+            duration_s=duration_s,
+            processes=self.processes,
+            truth_url=endpoints.truth_url,
+            store_urls=endpoints.store_urls,
+            grace_s=grace_s,
+            on_tick=on_tick,
+        )
 
 
 def run_load_process(
@@ -28,7 +56,7 @@ def run_load_process(
     processes: int = 1,
     truth_url: str | None = None,
     store_urls: Mapping[str, str] | None = None,
-    grace_s: float = GRACE_S,
+    grace_s: float = 30.0,
     on_tick: Callable[[float], None] = lambda _elapsed: None,
 ) -> None:
     """Flood ``host`` for the plan's duration; raise ``InfraError`` if the load process fails.

@@ -11,7 +11,12 @@ from slo.verdict import Status
 
 __all__ = ["render_result"]
 
-_STYLE = {Status.PASS: "green", Status.FAIL: "red", Status.INCONCLUSIVE: "yellow"}
+_STYLE = {
+    Status.PASS: "green",
+    Status.FAIL: "red",
+    Status.INCONCLUSIVE: "yellow",
+    Status.NA: "dim",
+}
 
 
 def _slo_table(result: GateResult) -> Table:

@@ -30,8 +30,10 @@ def check_drift(run: RunDir, plan: Plan) -> DriftReport | None:
 
 def drift_summary(report: DriftReport) -> str:
     """One line for people: the headline figures of the drift check."""
-    lag = report.lag_p99_s
-    lag_text = f"{lag * 1000:.0f} ms" if lag is not None else "n/a"
+    lower, upper = report.lag_p99_s, report.lag_p99_upper_s  # probes only bracket the lag
+    lag_text = "n/a"
+    if lower is not None and upper is not None:
+        lag_text = f"{lower * 1000:.0f}\u2013{upper * 1000:.0f} ms"
     faults = sorted(f for f in report.violations_by_fault if f != "none")
     during = f"; violations during faults: {', '.join(faults)}" if faults else ""
     return (

@@ -12,11 +12,17 @@ if TYPE_CHECKING:
 
 __all__ = ["format_value", "junit_xml", "markdown_summary"]
 
-_ICON = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.INCONCLUSIVE: "INCONCLUSIVE"}
+_ICON = {
+    Status.PASS: "PASS",
+    Status.FAIL: "FAIL",
+    Status.INCONCLUSIVE: "INCONCLUSIVE",
+    Status.NA: "n/a",
+}
 
 
 def junit_xml(result: GateResult) -> str:
-    """One ``testcase`` per SLO: failed SLOs are failures, inconclusive ones errors."""
+    """One ``testcase`` per SLO: failed SLOs are failures, inconclusive ones errors, n/a
+    ones skipped (never a pass)."""
     evaluations = result.verdict.evaluations
     suite = ET.Element(
         "testsuite",
@@ -24,6 +30,7 @@ def junit_xml(result: GateResult) -> str:
         tests=str(len(evaluations)),
         failures=str(sum(e.status is Status.FAIL for e in evaluations)),
         errors=str(sum(e.status is Status.INCONCLUSIVE for e in evaluations)),
+        skipped=str(sum(e.status is Status.NA for e in evaluations)),
     )
     for ev in evaluations:
         case = ET.SubElement(suite, "testcase", classname=f"slo.{ev.kind}", name=ev.slo_id)
@@ -31,6 +38,8 @@ def junit_xml(result: GateResult) -> str:
             ET.SubElement(case, "failure", message=ev.reason, type="slo_breach").text = ev.reason
         elif ev.status is Status.INCONCLUSIVE:
             ET.SubElement(case, "error", message=ev.reason, type="inconclusive").text = ev.reason
+        elif ev.status is Status.NA:
+            ET.SubElement(case, "skipped", message=f"n/a: {ev.reason}")
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)
@@ -41,6 +50,8 @@ def format_value(value: float | None, unit: str) -> str:
     """An observed value or threshold as the reports show it."""
     if value is None:
         return "-"
+    if unit == "exit":
+        return f"exit {value:.0f}"
     return f"{value:.1f} ms" if unit == "ms" else f"{value:.4g}"
 
 

@@ -4,9 +4,15 @@ Runs in the process that writes the run directory (local or Locust master), as
 greenlets next to the flood: a full truth snapshot before the first arrival, steady
 probes while the load runs, and after it: unknown outcomes resolved, views settled
 (bounded), and a final snapshot. Each step is written to the run as it happens.
+
+An adapter call that raises a bug (not an OMS that could not answer) stops probing:
+the prober reports it (``probe_failed``), the settle is skipped, and the final
+snapshot is tried once.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import gevent
 
@@ -14,11 +20,12 @@ from collectors.adapter import OmsAdapter
 from collectors.drift import DriftConfig, check_run
 from collectors.ledger import Ledger
 from collectors.live_metrics import LiveMetrics
-from collectors.probes import ProbeSchedule, StockProber
+from collectors.probes import ProbeFailed, ProbeSchedule, StockProber, probe_until_failed
 from collectors.resolve import resolve_unknown
 from collectors.rundir import EventLog, RunDir
 from scenarios.shoppers import Catalog
 from slo.conventions import CHANNELS
+from slo.errors import InfraError, RunDirError
 from slo.runfiles import LEDGER_FILE, STOCK_FILE
 
 __all__ = ["StockWatch"]
@@ -46,7 +53,9 @@ class StockWatch:
     ) -> None:
         self.run = run
         self.adapter = adapter
-        self.prober = StockProber(adapter, run.appender(STOCK_FILE).append, channels=CHANNELS)
+        self.prober = StockProber(
+            adapter, run.appender(STOCK_FILE).append, events=events, channels=CHANNELS
+        )
         skus = list(catalog.skus)
         hot = catalog.hottest(min(hot_skus, len(skus)))
         self.hot = hot
@@ -64,9 +73,14 @@ class StockWatch:
 
     def start(self) -> None:
         """The start snapshot (blocking: before the first arrival), then steady probes."""
-        self.prober.snapshot("start", self.hot)
+        with contextlib.suppress(ProbeFailed):  # reported: no steady probes then
+            self.prober.snapshot("start", self.hot)
         self.events.emit("probes_started", hot_skus=len(self.hot), period_s=self.period)
-        self._loop = gevent.spawn(self._probe_forever)
+        if not self.prober.failed:
+            self._loop = gevent.spawn(
+                probe_until_failed, self.prober, self.schedule, period_s=self.period,
+                sleep=gevent.sleep, on_probe=self.probed.add,
+            )  # fmt: skip
         if self.metrics is not None:
             self._checks = gevent.spawn(self._check_forever)
 
@@ -82,19 +96,11 @@ class StockWatch:
                 # of a run, which here would stall every shopper's request and be
                 # recorded as the OMS's latency.
                 report = check_run(self.run.path, config, isolated=True)
-            except Exception as err:  # a torn record mid-write: try again next time
+            except (RunDirError, InfraError) as err:  # a torn record, a failed child: retry
                 self.events.emit("live_drift_check_failed", error=str(err))
                 continue
             assert self.metrics is not None
             self.metrics.observe_drift(report.to_dict())
-
-    def _probe_forever(self) -> None:
-        while True:
-            sku = self.schedule.next_sku()
-            if sku is not None:
-                self.prober.probe(sku)
-                self.probed.add(sku)
-            gevent.sleep(self.period)
 
     def finish(self) -> None:
         """Stop probing; resolve unknown outcomes; let views settle; final snapshot."""
@@ -103,15 +109,15 @@ class StockWatch:
         if self._checks is not None:
             self._checks.kill()
         resolution = resolve_unknown(self.run.records(LEDGER_FILE), self.adapter, self.ledger)
-        self.events.emit(
-            "unknown_resolved", unknown=resolution.unknown, resolved=resolution.resolved
-        )
+        self.events.emit("unknown_resolved", **resolution.event_fields())
         ordered = sorted(
             {r["sku"] for r in self.run.records(LEDGER_FILE) if r.get("phase") == "ok"}
         )
-        started = gevent.get_hub().loop.now()
-        converged = self.prober.settle(ordered, timeout_s=self.settle_timeout_s, sleep=gevent.sleep)
-        self.events.emit("views_settled", converged=converged, skus=len(ordered),
-                         seconds=round(gevent.get_hub().loop.now() - started, 3))  # fmt: skip
-        self.prober.snapshot("final", ordered)
-        self.events.emit("probes_finished", probe_errors=self.prober.errors)
+        settled = self.prober.settle_views(
+            ordered, timeout_s=self.settle_timeout_s, sleep=gevent.sleep
+        )
+        self.events.emit("views_settled", **settled)
+        self.prober.final_snapshot(ordered)
+        self.events.emit(
+            "probes_finished", probe_reads=self.prober.reads, probe_errors=self.prober.errors
+        )

@@ -6,26 +6,31 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from slo.conventions import ENDPOINT_PLACE_ORDER
 from slo.exitcodes import ExitCode
-from slo.fields import Milliseconds, PlanModel, check_name
+from slo.fields import Milliseconds, PlanModel, Seconds, check_name
 from slo.issues import raise_issues
+from slo.policy import DataQuality, policy
 from slo.stats import ALL_ENDPOINTS
 
 __all__ = [
     "ConvergenceLagObjective",
+    "DataQuality",
     "DriftObjective",
+    "During",
     "ErrorRatioObjective",
     "LatencyObjective",
     "Objective",
     "OversellObjective",
+    "RecoveryObjective",
     "Slos",
     "ThroughputObjective",
     "UndersellObjective",
+    "steady_objectives",
 ]
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -59,10 +64,17 @@ class _ObjectiveBase(PlanModel):
         return check_name(value, what="endpoint", pattern=_ENDPOINT, rule=rule)
 
 
+During = Literal["all", "steady", "faults"]
+"""When a request objective applies: the whole run; ``steady`` state, outside every fault
+window and its recovery allowance (``slos.recoveryAllowance``); or ``faults``, inside
+them. A fault is judged by its own objective, never by loosening the steady one."""
+
+
 class LatencyObjective(_ObjectiveBase):
     """``percentile`` of the endpoint's latency must stay strictly below ``threshold``."""
 
     kind: Literal["latency"] = "latency"
+    during: During = "all"
     percentile: float = Field(gt=0, le=100)
     threshold_ms: Milliseconds = Field(
         gt=0, validation_alias="threshold", serialization_alias="threshold"
@@ -73,6 +85,7 @@ class ErrorRatioObjective(_ObjectiveBase):
     """Failed requests / all requests of the endpoint must be at most ``max``."""
 
     kind: Literal["error_ratio"] = "error_ratio"
+    during: During = "all"
     max_ratio: float = Field(ge=0, le=1, validation_alias="max", serialization_alias="max")
 
 
@@ -133,6 +146,29 @@ class StoreReconcileObjective(_ObjectiveBase):
     )
 
 
+class RecoveryObjective(_ObjectiveBase):
+    """After each fault ends, the endpoint's latency and error SLIs must be back within
+    their steady-state objectives strictly within ``threshold`` (worst fault counts).
+
+    Recovered means: the first ``window`` after the fault whose requests (at least
+    ``minRequests``) meet every steady-state latency objective of the endpoint and
+    every steady-state error-ratio objective of the endpoint or of all requests.
+    """
+
+    kind: Literal["recovery"] = "recovery"
+    endpoint: str = ENDPOINT_PLACE_ORDER
+    threshold_ms: Milliseconds = Field(
+        gt=0, validation_alias="threshold", serialization_alias="threshold"
+    )
+    window_s: Seconds = Field(
+        default_factory=lambda: policy().recovery.window_s,
+        gt=0,
+        validation_alias="window",
+        serialization_alias="window",
+    )
+    min_requests: int = Field(default_factory=lambda: policy().recovery.min_requests, ge=1)
+
+
 Objective = Annotated[
     LatencyObjective
     | ErrorRatioObjective
@@ -141,7 +177,8 @@ Objective = Annotated[
     | DriftObjective
     | ConvergenceLagObjective
     | UndersellObjective
-    | StoreReconcileObjective,
+    | StoreReconcileObjective
+    | RecoveryObjective,
     Field(discriminator="kind"),
 ]
 """One SLO objective; ``kind`` says which."""
@@ -159,6 +196,15 @@ class Slos(PlanModel):
     is inconclusive: the generator, not the target, may have set the latency."""
     generator_min_sent_ratio: float = Field(default=0.99, ge=0, le=1)
     """Share of planned arrivals that must have been sent for a conclusive run."""
+    recovery_allowance_s: Seconds = Field(
+        default_factory=lambda: policy().faults.recovery_allowance_s,
+        ge=0,
+        validation_alias="recoveryAllowance",
+        serialization_alias="recoveryAllowance",
+    )
+    """After a fault ends, this long still belongs to the fault (``during: faults``)."""
+    data_quality: DataQuality = Field(default_factory=lambda: policy().data_quality)
+    """How incomplete the measurements may be before the run is inconclusive."""
 
     @field_validator("breach_exit_code")
     @classmethod
@@ -184,3 +230,45 @@ class Slos(PlanModel):
         if problems:
             raise_issues("Slos", problems)
         return value
+
+    @model_validator(mode="after")
+    def _check_recovery(self) -> Self:
+        problems: list[tuple[tuple[int, str, str], str, object]] = []
+        for index, objective in enumerate(self.objectives):
+            if not isinstance(objective, RecoveryObjective):
+                continue
+            allowance_ms = self.recovery_allowance_s * 1000
+            if objective.threshold_ms > allowance_ms:
+                message = (
+                    f"threshold {objective.threshold_ms:g} ms exceeds slos.recoveryAllowance "
+                    f"({allowance_ms:g} ms): steady-state objectives would judge a system "
+                    "still allowed to recover"
+                )
+                problems.append(((index, "recovery", "threshold"), message, objective.threshold_ms))
+            if not steady_objectives(self.objectives, objective.endpoint):
+                message = (
+                    f"recovery of {objective.endpoint!r} needs a steady-state latency objective "
+                    "on that endpoint or an error_ratio objective on it or on '*'"
+                )
+                problems.append(((index, "recovery", "endpoint"), message, objective.endpoint))
+        if problems:
+            raise_issues("Slos", [(("objectives", *path), m, v) for path, m, v in problems])
+        return self
+
+
+def steady_objectives(
+    objectives: tuple[Objective, ...], endpoint: str
+) -> tuple[LatencyObjective | ErrorRatioObjective, ...]:
+    """The steady-state objectives a ``recovery`` of ``endpoint`` returns to."""
+    found: list[LatencyObjective | ErrorRatioObjective] = []
+    for objective in objectives:
+        if isinstance(objective, LatencyObjective | ErrorRatioObjective) and (
+            objective.during != "faults"
+        ):
+            same = objective.endpoint == endpoint
+            everything = isinstance(objective, ErrorRatioObjective) and (
+                objective.endpoint == ALL_ENDPOINTS
+            )
+            if same or everything:
+                found.append(objective)
+    return tuple(found)

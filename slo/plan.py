@@ -27,6 +27,7 @@ from slo.objectives import (
     Slos,
     ThroughputObjective,
 )
+from slo.policy import policy
 from slo.target import Catalog, Probes, Target
 
 __all__ = [
@@ -184,7 +185,7 @@ class ChaosStep(PlanModel):
     duration_s: Seconds | None = Field(
         default=None, gt=0, validation_alias="duration", serialization_alias="duration"
     )
-    stop_burn_rate: float = Field(default=14.4, gt=0)
+    stop_burn_rate: float = Field(default_factory=lambda: policy().chaos.stop_burn_rate, gt=0)
     """Stop condition: halt and roll back once the flood fails this many times faster
     than the error-ratio SLO allows (measured over 1 s while the fault is active)."""
 

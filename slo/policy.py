@@ -20,6 +20,7 @@ __all__ = ["ChaosPolicy", "DataQuality", "DriftPolicy", "Policy", "policy"]
 
 class ChaosPolicy(PlanModel):
     stop_burn_rate: float = Field(gt=0)
+    stop_window_s: Seconds = Field(gt=0, alias="stopWindow")
     load_start_timeout_s: Seconds = Field(gt=0, alias="loadStartTimeout")
     child_grace_s: Seconds = Field(gt=0, alias="childGrace")
     rollback_grace_s: Seconds = Field(gt=0, alias="rollbackGrace")

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from slo.experiments import ChaosRecord
+    from slo.quality import QualityStats
+    from slo.timeline import FaultWindow, Timeline
 
 __all__ = [
     "ALL_ENDPOINTS",
@@ -111,3 +116,16 @@ class RunStats:
     the source of truth (None: never); the field is None when no store was watched."""
     store_outages_scheduled: int = 0
     """Store outages (``store-offline`` steps) the run's plan scheduled."""
+    load_start: float | None = None
+    load_end: float | None = None
+    """When the load phase started and ended (Unix seconds), when recorded."""
+    timeline: Timeline | None = None
+    """Per-interval figures, for objectives that apply to a phase and for recovery."""
+    faults: tuple[FaultWindow, ...] = ()
+    """The run's fault windows (from the chaos runners' events)."""
+    faults_known: bool = True
+    """False when the run's fault windows could not be read (no timeline of events)."""
+    chaos: ChaosRecord | None = None
+    """What became of each chaos step; None when the plan scheduled none."""
+    quality: QualityStats | None = None
+    """How complete the stock measurements were; None when nothing was probed."""

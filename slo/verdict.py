@@ -57,18 +57,24 @@ class Verdict:
 def decide(evaluations: Iterable[Evaluation], policy: Slos) -> Verdict:
     """The verdict on ``evaluations`` under ``policy`` (``plan.slos``).
 
-    Any failure -> ``fail`` with ``policy.breach_exit_code``; else any inconclusive ->
+    Any failure -> ``fail`` with ``policy.breach_exit_code``, or with the exit code a
+    failed evaluation forces (5: a fault was not reverted); else any inconclusive ->
     ``inconclusive`` (exit 4), or ``pass`` with a reason when the policy lets them
-    through; else ``pass`` (exit 0). No evaluations at all is inconclusive.
+    through; else ``pass`` (exit 0) if anything passed. ``n/a`` evaluations are shown
+    but never count as a pass: no evaluations, or only ``n/a`` ones, is inconclusive.
     """
     results = tuple(evaluations)
     failed = _with_status(results, Status.FAIL)
     unsure = _with_status(results, Status.INCONCLUSIVE)
-    if not results:
-        return Verdict(Status.INCONCLUSIVE, _INCONCLUSIVE, results, ("no SLO was evaluated",))
+    passed = _with_status(results, Status.PASS)
     if failed:
+        forced = [e.exit_code for e in failed if e.exit_code is not None]
+        code = max(forced) if forced else policy.breach_exit_code
         reasons = _explain(failed, "breached") + _explain(unsure, "inconclusive")
-        return Verdict(Status.FAIL, policy.breach_exit_code, results, reasons)
+        return Verdict(Status.FAIL, code, results, reasons)
+    if not passed and not unsure:
+        reason = "no SLO was evaluated" if not results else "nothing was judged: every SLO is n/a"
+        return Verdict(Status.INCONCLUSIVE, _INCONCLUSIVE, results, (reason,))
     if unsure and policy.on_inconclusive == "fail":
         return Verdict(
             Status.INCONCLUSIVE, _INCONCLUSIVE, results, _explain(unsure, "inconclusive")
@@ -78,7 +84,13 @@ def decide(evaluations: Iterable[Evaluation], policy: Slos) -> Verdict:
         let_through = f"passed with inconclusive SLOs let through (onInconclusive: pass): {ids}"
         reasons = (let_through, *_explain(unsure, "inconclusive"))
         return Verdict(Status.PASS, _OK, results, reasons)
-    return Verdict(Status.PASS, _OK, results, (f"all {len(results)} SLOs passed",))
+    return Verdict(Status.PASS, _OK, results, (_passed_line(passed, results),))
+
+
+def _passed_line(passed: tuple[Evaluation, ...], results: tuple[Evaluation, ...]) -> str:
+    not_applicable = len(results) - len(passed)
+    line = f"all {len(passed)} SLOs passed"
+    return line + (f" ({not_applicable} n/a)" if not_applicable else "")
 
 
 def _with_status(evaluations: Iterable[Evaluation], status: Status) -> tuple[Evaluation, ...]:

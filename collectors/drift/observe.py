@@ -5,7 +5,8 @@ and channel views. Each is compared with the expected interval of its SKU x loca
 over the span it was taken in (views: widened by ``view_staleness_s``), once the
 operations in flight at that moment have an outcome. Views also measure convergence
 lag: the change point a view reflects tells which acknowledgements it has caught up
-with. The start snapshot sets each cell's baseline.
+with, and the channel's previous look (which had not) bounds when. The start snapshot
+sets each cell's baseline.
 """
 
 from __future__ import annotations
@@ -183,10 +184,11 @@ class Observer:
         lags = tally.lags
         resolution = self._resolution
         for acked in cell.acks_through(index, seen):
-            # The change reached the view somewhere in (max(previous, acked), t]: time it
-            # only when that bracket is narrow enough to mean something.
-            if t - (previous if previous > acked else acked) <= resolution:
-                lags.add(t - acked)
+            # The change reached the view somewhere in (max(previous, acked), t]: time it,
+            # as both ends of that bracket, only when it is narrow enough to mean something.
+            since = previous if previous > acked else acked
+            if t - since <= resolution:
+                lags.add(since - acked, t - acked)
             else:
                 tally.untimed += 1
         cursor.acks_seen = cell.acks_at(index)

@@ -1,8 +1,8 @@
 """What the stock-drift checker found, and its JSON form (``drift.json``).
 
-Holds the report model and the two accumulators whose size must not grow with the
-run: the violation log (the first few in detail, counts for all, per fault window)
-and the convergence-lag histogram (HdrHistogram buckets, three significant digits).
+Holds the report model and the violation log, an accumulator whose size does not grow
+with the run (the first few in detail, counts for all, per fault window). Convergence
+lag, as lower and upper bounds, is summarised by ``collectors.drift.lag``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
-
+from collectors.drift.lag import LagStats
 from collectors.drift.model import DriftConfig
 from slo.stats import DriftStats
 
@@ -21,8 +20,6 @@ __all__ = [
     "NO_FAULT",
     "ChannelDrift",
     "DriftReport",
-    "LagHistogram",
-    "LagStats",
     "Violation",
     "ViolationLog",
     "fault_set_key",
@@ -39,9 +36,6 @@ KINDS = (
 )
 NO_FAULT = "none"
 FORMAT_VERSION = 1
-_SUB_BUCKET_BITS = 11  # HdrHistogram with 3 significant digits: 2048 sub-buckets
-_EXACT_BELOW = 1 << _SUB_BUCKET_BITS
-LAG_HIGHEST_US = 86_400_000_000  # a day: a view that lags longer is as good as never
 
 
 @dataclass(frozen=True)
@@ -126,75 +120,6 @@ def _when(violation: Violation) -> float:
 
 
 @dataclass(frozen=True)
-class LagStats:
-    """Convergence lag (acknowledgement → a view reflects it), in seconds."""
-
-    converged: int = 0
-    never_converged: int = 0
-    converged_untimed: int = 0
-    p50_s: float | None = None
-    p95_s: float | None = None
-    p99_s: float | None = None
-    worst_s: float | None = None
-
-
-class LagHistogram:
-    """Lags quantised as an HdrHistogram (µs, 3 significant digits, up to a day).
-
-    Recording is a dict increment (the hot path); the real ``HdrHistogram`` is built
-    once, for the percentiles. Percentiles are clamped to the exact least and worst
-    lag seen, so a single lag reads back exactly.
-    """
-
-    __slots__ = ("buckets", "count", "least", "worst")
-
-    def __init__(self) -> None:
-        self.buckets: dict[int, int] = {}
-        self.count = 0
-        self.least = float("inf")
-        self.worst = float("-inf")
-
-    def add(self, lag_s: float) -> None:
-        micros = int(lag_s * 1_000_000 + 0.5)
-        if micros < 1:
-            micros = 1
-        elif micros >= _EXACT_BELOW:
-            if micros > LAG_HIGHEST_US:
-                micros = LAG_HIGHEST_US
-            shift = micros.bit_length() - _SUB_BUCKET_BITS
-            micros = (micros >> shift) << shift
-        buckets = self.buckets
-        buckets[micros] = buckets.get(micros, 0) + 1
-        self.count += 1
-        if lag_s < self.least:
-            self.least = lag_s
-        if lag_s > self.worst:
-            self.worst = lag_s
-
-    def merge(self, other: LagHistogram) -> None:
-        for micros, count in other.buckets.items():
-            self.buckets[micros] = self.buckets.get(micros, 0) + count
-        self.count += other.count
-        self.least = min(self.least, other.least)
-        self.worst = max(self.worst, other.worst)
-
-    def stats(self, never_converged: int, untimed: int) -> LagStats:
-        if not self.count:
-            return LagStats(0, never_converged, untimed)
-        histogram = HdrHistogram(1, LAG_HIGHEST_US, 3)
-        for micros, count in self.buckets.items():
-            histogram.record_value(micros, count)
-
-        least, worst = max(round(self.least, 6), 0.0), max(round(self.worst, 6), 0.0)
-
-        def at(percentile: float) -> float:
-            seconds = histogram.get_value_at_percentile(percentile) / 1_000_000
-            return round(min(max(seconds, least), worst), 6)
-
-        return LagStats(self.count, never_converged, untimed, at(50), at(95), at(99), worst)
-
-
-@dataclass(frozen=True)
 class ChannelDrift:
     """One channel's views: how many, how many outside the interval, worst drift, lag."""
 
@@ -256,11 +181,16 @@ class DriftReport:
 
     @property
     def lag_p99_s(self) -> float | None:
+        """p99 of the lags' lower bounds (``lag_p99_upper_s``: of the upper bounds)."""
         return self.lag.p99_s
 
     @property
     def lag_worst_s(self) -> float | None:
         return self.lag.worst_s
+
+    @property
+    def lag_p99_upper_s(self) -> float | None:
+        return self.lag.p99_upper_s
 
     @property
     def converged(self) -> int:
@@ -289,7 +219,9 @@ class DriftReport:
             violations=[violation.to_dict() for violation in self.violations],
             records=dict(self.records),
         )
-        data.update({f"lag_{p}_s": getattr(self.lag, f"{p}_s") for p in _PERCENTILES})
+        lag = self.lag  # lag_p99_s: the lower bound (what SLOs judge); lag_p99_upper_s
+        data.update({f"lag_{p}_s": getattr(lag, f"{p}_s") for p in _PERCENTILES})
+        data.update({f"lag_{p}_upper_s": getattr(lag, f"{p}_upper_s") for p in _PERCENTILES})
         data.update(converged=self.lag.converged, never_converged=self.lag.never_converged)
         return data
 
@@ -306,6 +238,12 @@ class DriftReport:
             place_invokes=self.place_invokes,
             undersell_false_sold_out=self.undersell_false_sold_out,
             lag_s={50: lag.p50_s, 95: lag.p95_s, 99: lag.p99_s, 100: lag.worst_s},
+            lag_upper_s={
+                50: lag.p50_upper_s,
+                95: lag.p95_upper_s,
+                99: lag.p99_upper_s,
+                100: lag.worst_upper_s,
+            },
             never_converged=lag.never_converged,
             violations_by_fault=self.violations_by_fault,
             violations_by_fault_set=self.violations_by_fault_set,

@@ -1,10 +1,10 @@
 """The stock-drift checker's raw figures, mergeable across SKU partitions.
 
 A ``DriftTally`` is what one checker found, before percentiles are taken: counts,
-extremes, per-channel lag histograms, the violation log. Every SKU x location is
-independent of the others, so several checkers may each take a share of the SKUs
-(``check_run(..., workers=2)``) and their tallies add up to the tally of one checker
-that saw everything; ``report`` then turns it into a ``DriftReport``.
+extremes, per-channel lag histograms (of lower and upper bounds), the violation log.
+Every SKU x location is independent of the others, so several checkers may each take
+a share of the SKUs (``check_run(..., workers=2)``) and their tallies add up to the
+tally of one checker that saw everything; ``report`` then turns it into a ``DriftReport``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from collectors.drift.lag import LagHistogram
 from collectors.drift.model import DriftConfig
-from collectors.drift.report import ChannelDrift, DriftReport, LagHistogram, ViolationLog
+from collectors.drift.report import ChannelDrift, DriftReport, ViolationLog
 
 __all__ = ["MAX_DUPLICATE_EXAMPLES", "UNKNOWN_COUNTS", "ChannelTally", "DriftTally"]
 
@@ -32,7 +33,7 @@ class ChannelTally:
         self.max_abs = 0
         self.never = 0
         self.untimed = 0  # caught up with, but acknowledged too far back to time
-        self.lags = LagHistogram()
+        self.lags = LagHistogram()  # the lower and upper bound of each timed lag
 
     def merge(self, other: ChannelTally) -> None:
         self.observations += other.observations

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from chaoslib.exceptions import InvalidActivity
 from chaoslib.experiment import ensure_experiment_is_valid
+from chaoslib.hypothesis import within_tolerance
 
+from chaos import probes
 from chaos.catalog import experiment_path, list_experiments
 from slo.errors import UsageError
 
@@ -33,7 +35,8 @@ CONFIG_KEYS = {
     "peakops_selector", "peakops_allowed_namespaces", "peakops_max_targets",
     "peakops_max_percent", "peakops_lease_s", "peakops_kubeconfig", "peakops_kube_host",
     "peakops_metrics_url", "peakops_duration_s", "peakops_dry_run", "peakops_error_budget",
-    "peakops_stop_burn_rate",
+    "peakops_stop_burn_rate", "peakops_latency_threshold_ms", "peakops_latency_percentile",
+    "peakops_latency_endpoint",
 }  # fmt: skip
 TIMED = ["network-cut", "network-flaky", "network-slow", "store-offline"]
 
@@ -90,6 +93,19 @@ def test_every_provider_is_ours_and_its_argument_names_match_its_signature(name:
         assert provider["module"] in ("chaos.actions", "chaos.probes", "chaos.stop_condition")
         func = getattr(importlib.import_module(provider["module"]), provider["func"])
         inspect.signature(func).bind(**provider.get("arguments", {}), configuration=None)
+        tolerance = activity.get("tolerance")
+        if isinstance(tolerance, dict) and tolerance.get("type") == "probe":
+            check = tolerance["provider"]
+            assert (check["module"], check["func"]) == ("chaos.probes", "measured_within")
+            inspect.signature(probes.measured_within).bind(**check["arguments"], value=None)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_metric_probe_is_judged_by_a_tolerance_that_rejects_missing_data(name: str) -> None:
+    for probe in load(name)["steady-state-hypothesis"]["probes"]:
+        if probe["provider"]["func"] in ("error_ratio", "order_p99_ms"):
+            missing = {"data": "missing", "value": None, "no_data": "no requests"}
+            assert not within_tolerance(copy.deepcopy(probe["tolerance"]), missing)
 
 
 @pytest.mark.parametrize("name", NAMES)

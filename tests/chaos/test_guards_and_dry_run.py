@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,9 @@ def test_the_module_level_provider_kills_one_pod_through_the_real_factory(
     }  # fmt: skip
     result = actions.kill_replicas(count=1, configuration=conf)
     assert result["event"] == "fault_started" and len(result["targets"]) == 1
+    # instantaneous: lapses at the latest one (default 5 s) lease after the kill
+    assert (result["duration_s"], result["lease_s"]) == (0.0, 5.0)
+    assert result["expires_ts"] == pytest.approx(time.time() + 5, abs=2)
     assert cluster.get(PODS, NS, result["targets"][0]) is None
     assert len(cluster.names(PODS, NS)) == 4  # db-0 and three orders pods remain
 

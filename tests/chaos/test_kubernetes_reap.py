@@ -72,6 +72,7 @@ def test_a_cut_left_by_a_sigkilled_injector_is_reaped_once_its_lease_lapses(
         assert injector.stdout is not None
         started = json.loads(injector.stdout.readline())
         assert started["event"] == "fault_started" and started["policy"] == "peakops-cut"
+        assert started["expires_ts"] == pytest.approx(time.time() + 60 + 2, abs=5)
         first = expiry(cluster)
         assert first is not None
         wait_until(lambda: (expiry(cluster) or 0) > first, timeout_s=5)  # being renewed

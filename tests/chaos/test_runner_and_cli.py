@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,17 +13,24 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from typer.testing import CliRunner
 
-from chaos import probes
+from chaos import actions, probes
 from chaos.leases import Leases, Renewer
-from chaos.runner import exit_code, parse_vars, runner_command
+from chaos.runner import (
+    FaultWindows,
+    exit_code,
+    expires_ts,
+    parse_vars,
+    runner_command,
+    unmeasured_probe_lines,
+)
 from chaos.settings import parse_settings
 from chaos.stop_condition import stop_on_burn
 from cli import app
 from cli.common import load_with_overrides
-from collectors.rundir import EventLog, RunDir
+from collectors.timeline import read_timeline
 from platforms.faultproxy.client import FaultProxyClient
 from platforms.local import LocalPlatform
-from rehearsal.chaos import error_budget, fault_window_lines
+from rehearsal.chaos import error_budget
 from slo.conventions import (
     ENDPOINT_PLACE_ORDER,
     LABEL_ENDPOINT,
@@ -163,9 +171,12 @@ def test_chaos_reap_with_nothing_to_reap_exits_2() -> None:
 
 
 def test_a_shorter_duration_skips_the_chaos_steps_past_its_end() -> None:
-    plan = load_with_overrides(ROOT / "peak.yaml", duration="30s")
-    assert [s.experiment for s in plan.chaos] == ["kill-replica"]
-    assert load_with_overrides(ROOT / "peak.yaml", duration="10s").chaos == ()
+    first, second = load_with_overrides(ROOT / "peak.yaml").chaos[:2]
+    between = f"{(first.offset_s + second.offset_s) / 2:g}s"
+    plan = load_with_overrides(ROOT / "peak.yaml", duration=between)
+    assert [s.experiment for s in plan.chaos] == [first.experiment]
+    at_first = f"{first.offset_s:g}s"
+    assert load_with_overrides(ROOT / "peak.yaml", duration=at_first).chaos == ()
 
 
 @pytest.mark.integration
@@ -187,32 +198,71 @@ def test_a_dry_run_from_the_cli_prints_the_fault_and_adds_none(
 # ------------------------------------------------------------------ fault windows
 
 
-def test_fault_windows_become_verdict_lines_in_seconds_after_the_load_started(
+def test_a_fault_the_runner_never_stopped_ends_at_its_expires_ts_for_readers(
     tmp_path: Path,
 ) -> None:
-    run = RunDir.create(tmp_path, "r1", plan={}, git_sha=None)
-    log = run.appender("events.jsonl")
-    for record in (
-        {"ts": 100.0, "type": "load_started"},
-        {"ts": 120.0, "type": "fault_started", "fault": "kill-replica", "id": "a"},
-        {"ts": 121.5, "type": "fault_stopped", "fault": "kill-replica", "id": "a"},
-        {"ts": 135.0, "type": "fault_started", "fault": "network-cut", "id": "b"},
-        {"ts": 150.0, "type": "chaos_finished", "experiment": "network-cut", "exit_code": 5},
-        {"ts": 161.0, "type": "fault_started", "fault": "network-slow", "id": "c"},
-        {"ts": 162.25, "type": "chaos_halted", "fault": "network-slow", "burn_rate": 50.0,
-         "stop_burn_rate": 14.4},
-        {"ts": 162.5, "type": "fault_stopped", "fault": "network-slow", "id": "c"},
+    """The contract with the timeline reader: a killed injector's window lapses at expiry."""
+    events = tmp_path / "events.jsonl"
+    windows = FaultWindows(events, experiment="network-cut")
+    for output in (
+        {"event": "fault_started", "fault": "kill-replica", "id": "a", "expires_ts": 1.0},
+        {"event": "fault_stopped", "fault": "kill-replica"},
+        {"event": "fault_started", "fault": "network-cut", "id": "b",
+         "expires_ts": time.time() + 7.0},
     ):  # fmt: skip
-        log.append(record)
-    log.close()
-    EventLog(run, source="test").close()
-    assert fault_window_lines(run) == [
-        "fault kill-replica 20.0s\N{EN DASH}21.5s",
-        "fault network-cut 35.0s\N{EN DASH}(never stopped: its lease lapsed)",
-        "fault network-slow 61.0s\N{EN DASH}62.5s",
-        "chaos network-cut exited 5",
-        "chaos network-slow halted by its stop condition at 62.2s: error-budget burn 50.0x "
-        "(stop at 14.4x); rolled back",
+        windows.activity_completed({}, {"status": "succeeded", "output": output})
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    timeline = read_timeline(records)
+    cut = next(w for w in timeline.faults if w.name == "network-cut")
+    assert (cut.stopped, cut.end) == (False, records[-1]["expires_ts"])
+    kill = next(w for w in timeline.faults if w.name == "kill-replica")
+    assert kill.stopped and kill.end == records[1]["ts"]
+
+
+def test_a_started_fault_is_recorded_with_the_expiry_its_action_reports(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    windows = FaultWindows(events, experiment="network-cut")
+    started = {"event": "fault_started", "fault": "network-cut", "id": "network-cut-1",
+               "duration_s": 2.0, "lease_s": 5.0, "expires_ts": 1795312898.5}  # fmt: skip
+    windows.activity_completed({}, {"status": "succeeded", "output": started})
+    windows.activity_completed({}, {"status": "succeeded", "output": {
+        "event": "fault_started", "fault": "other", "id": "other-1", "duration_s": 3,
+        "lease_s": 2}})  # fmt: skip
+    windows.activity_completed({}, {"status": "succeeded", "output": {
+        "event": "fault_stopped", "fault": "network-cut"}})  # fmt: skip
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [(r["type"], r["fault"]) for r in records] == [
+        ("fault_started", "network-cut"), ("fault_started", "other"),
+        ("fault_stopped", "network-cut"),
+    ]  # fmt: skip
+    assert records[0]["expires_ts"] == 1795312898.5
+    assert records[1]["expires_ts"] == pytest.approx(records[1]["ts"] + 5, abs=0.5)
+    assert "expires_ts" not in records[2]
+
+
+def test_a_start_action_reports_when_its_fault_lapses_at_the_latest() -> None:
+    settings = parse_settings({"peakops_lease_s": 4})
+    now = time.time()
+    output = actions._started(settings, "network-cut", duration_s=10.0, link=LINK)
+    assert output["event"] == "fault_started" and output["link"] == LINK
+    assert (output["duration_s"], output["lease_s"]) == (10.0, 4.0)
+    assert now + 14 <= output["expires_ts"] <= time.time() + 14.001
+    assert expires_ts({"duration_s": 0, "lease_s": 0}) == pytest.approx(time.time() + 60, abs=1)
+
+
+def test_the_runner_prints_the_hypothesis_probes_that_had_no_data() -> None:
+    journal = {"steady_states": {"before": {"probes": [
+        {"activity": {"name": "targets-ready"}, "output": True},
+        {"activity": {"name": "flood-error-ratio"},
+         "output": {"data": "unconfigured", "no_data": "peakops_metrics_url is not set"}},
+    ]}, "after": {"probes": [
+        {"activity": {"name": "flood-error-ratio"},
+         "output": {"data": "missing", "no_data": "no requests in the last 2 s"}},
+    ]}}}  # fmt: skip
+    assert unmeasured_probe_lines(journal) == [
+        "hypothesis probe flood-error-ratio (before): no data, not judged: "
+        "peakops_metrics_url is not set",
+        "hypothesis probe flood-error-ratio (after): no data, not met: no requests in the last 2 s",
     ]
 
 
@@ -246,12 +296,13 @@ def test_the_metric_probes_judge_the_requests_between_two_scrapes() -> None:
     server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     try:
         conf = {"peakops_metrics_url": f"http://127.0.0.1:{server.server_port}/metrics"}
-        assert probes.error_ratio(window_s=0.05, configuration=conf) == 0.1
-        assert probes.order_p99_ms(window_s=0.05, configuration=conf) == 500.0
+        assert probes.error_ratio(window_s=0.05, configuration=conf)["value"] == 0.1
+        assert probes.order_p99_ms(window_s=0.05, configuration=conf)["value"] == 500.0
     finally:
         server.shutdown()
         thread.join(5)
-    assert probes.error_ratio(configuration={}) == 0.0  # no flood, no data: never fails
+    alone = probes.error_ratio(configuration={})  # no flood: says so, never a measured 0
+    assert (alone["data"], alone["value"]) == ("unconfigured", None)
     with pytest.raises(UsageError, match="127"):
         probes.error_ratio(configuration={"peakops_metrics_url": "http://10.0.0.1/metrics"})
 
@@ -259,7 +310,8 @@ def test_the_metric_probes_judge_the_requests_between_two_scrapes() -> None:
 def test_the_stop_condition_watches_nothing_without_a_flood_and_refuses_bad_settings() -> None:
     halts: list[bool] = []
     result = stop_on_burn(30, configuration={}, halt=lambda: halts.append(True))
-    assert result == {"watched": False, "halted": False} and halts == []
+    assert result["watched"] is False and result["halted"] is False and halts == []
+    assert result["worst_error_burn"] is None and result["windows"] == 0
     with pytest.raises(UsageError, match="peakops_error_budget"):
         parse_settings({"peakops_error_budget": 0})
     with pytest.raises(UsageError, match="peakops_stop_burn_rate"):
@@ -268,5 +320,5 @@ def test_the_stop_condition_watches_nothing_without_a_flood_and_refuses_bad_sett
 
 def test_the_rehearsal_passes_the_plans_error_budget_to_the_stop_condition() -> None:
     plan = load_with_overrides(ROOT / "peak.yaml")
-    assert error_budget(plan) == 0.02  # peak.yaml: error-ratio max 0.02
-    assert [step.stop_burn_rate for step in plan.chaos] == [14.4, 14.4, 14.4]
+    assert error_budget(plan) == 0.01  # peak.yaml: steady-state error-ratio max 0.01
+    assert {step.stop_burn_rate for step in plan.chaos} == {14.4}

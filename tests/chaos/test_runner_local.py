@@ -24,6 +24,7 @@ from platforms.faultproxy.client import FaultProxyClient
 from platforms.local import LocalPlatform
 from slo.conventions import LABEL_ENDPOINT, LABEL_OUTCOME, METRIC_CLIENT_REQUESTS
 from tests.chaos.conftest import LINK
+from tests.chaos.livepages import Growth, serve
 from tests.platforms.helpers import wait_until
 
 pytestmark = pytest.mark.integration
@@ -76,6 +77,8 @@ def test_a_network_cut_opens_and_closes_a_fault_window_and_traffic_flows_after(
     assert [e["fault"] for e in started] == ["network-cut"]
     assert [e["id"] for e in stopped] == [started[0]["id"]]
     assert 0.9 < stopped[0]["ts"] - started[0]["ts"] < 5
+    # at the latest: 1 s planned + a 2 s lease after the start
+    assert started[0]["ts"] + 2.9 < started[0]["expires_ts"] < started[0]["ts"] + 3.1
     assert flows(url)
     journal = json.loads((tmp_path / "journal.json").read_text())
     assert journal["status"] == "completed" and not journal["deviated"]
@@ -93,6 +96,8 @@ def test_a_sigkilled_runner_leaves_a_fault_that_lapses_within_its_lease(
     runner.wait(timeout=5)
     wait_until(lambda: flows(url), timeout_s=5, poll_s=0.1)  # 2 s lease, no renewer
     assert events(tmp_path / "events.jsonl", "fault_stopped") == []
+    (started,) = events(tmp_path / "events.jsonl", "fault_started")
+    assert time.time() < started["expires_ts"]  # an upper bound: 30 s planned + 2 s lease
 
 
 def test_a_sigtermed_runner_rolls_back_at_once(
@@ -121,6 +126,8 @@ def test_kill_replica_kills_one_replica_and_waits_until_it_is_back(
     started = events(tmp_path / "events.jsonl", "fault_started")
     assert [e["fault"] for e in started] == ["kill-replica"]
     assert events(tmp_path / "events.jsonl", "fault_stopped")
+    # instantaneous: the window closes one 2 s lease after the kill at the latest
+    assert started[0]["ts"] + 1.9 < started[0]["expires_ts"] < started[0]["ts"] + 2.1
 
 
 class Flood:
@@ -172,6 +179,7 @@ def test_the_stop_condition_halts_a_cut_that_burns_the_error_budget_and_heals_it
     assert code == 1, log_of(tmp_path)  # the experiment was interrupted: not "held"
     (halted,) = events(tmp_path / "events.jsonl", "chaos_halted")
     assert halted["fault"] == "network-cut" and halted["burn_rate"] >= 14.4
+    assert halted["burn"] == "error" and halted["error_burn"] == halted["burn_rate"]
     (started,) = events(tmp_path / "events.jsonl", "fault_started")
     (stopped,) = events(tmp_path / "events.jsonl", "fault_stopped")
     assert stopped["ts"] - started["ts"] < 10  # healed long before its planned 30 s
@@ -198,3 +206,31 @@ def test_a_cut_that_does_not_burn_the_budget_runs_to_its_end(
     (started,) = events(tmp_path / "events.jsonl", "fault_started")
     (stopped,) = events(tmp_path / "events.jsonl", "fault_stopped")
     assert stopped["ts"] - started["ts"] >= 1.9
+
+
+def test_the_stop_condition_halts_a_slow_link_that_burns_the_latency_budget(
+    platform: LocalPlatform, handle: Path, tmp_path: Path
+) -> None:
+    """20 % of the orders above 250 ms burn a p99 < 250 ms budget 20x: halted at 14.4x."""
+    growth = Growth(ok=1000, latencies={0.02: 800, 0.3: 200})
+    with serve(growth) as metrics_url:
+        runner = start_runner(
+            tmp_path, handle, name="network-slow", peakops_duration_s=30,
+            peakops_metrics_url=metrics_url, peakops_latency_threshold_ms=250,
+            peakops_latency_percentile=99, peakops_stop_burn_rate=14.4,
+        )  # fmt: skip
+        code = runner.wait(timeout=60)
+    assert code == 1, log_of(tmp_path)
+    (halted,) = events(tmp_path / "events.jsonl", "chaos_halted")
+    assert (halted["fault"], halted["burn"], halted["burn_rate"]) == (
+        "network-slow",
+        "latency",
+        20.0,
+    )
+    assert halted["latency_endpoint"] == "POST /orders" and halted["error_burn"] == 0.0
+    (started,) = events(tmp_path / "events.jsonl", "fault_started")
+    (stopped,) = events(tmp_path / "events.jsonl", "fault_stopped")
+    assert stopped["ts"] - started["ts"] < 10  # healed long before its planned 30 s
+    assert "stop condition: latency burn 20.0x (stop at 14.4x)" in log_of(tmp_path)
+    with FaultProxyClient(platform.fault_proxies()[LINK]) as proxy:
+        assert proxy.state()["toxics"] == []

@@ -135,5 +135,5 @@ def test_a_missing_plan_file_exits_2(tmp_path: Path) -> None:
 def test_plan_validate_summarises_the_load_model() -> None:
     result = runner.invoke(app, ["plan", "validate", PLAN])
     assert result.exit_code == 0, result.output
-    expected = "ok (9 SLOs, bfcm profile, 60 s, 900→2700 orders/min, open model)"
+    expected = "ok (12 SLOs, bfcm profile, 60 s, 900→2700 orders/min, open model)"
     assert expected in result.output

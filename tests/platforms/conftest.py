@@ -38,8 +38,12 @@ def make_platform(
     """Build stand-in platforms (not started) that are stopped when the test ends."""
     made: list[LocalPlatform] = []
 
-    def make(replicas: int = 2, version: str = "v1", **kwargs: object) -> LocalPlatform:
-        config = OmsConfig(version=version, replicas=replicas, module="standin_oms")
+    def make(
+        replicas: int = 2, version: str = "v1", *, fault_proxy: bool = False, **kwargs: object
+    ) -> LocalPlatform:
+        config = OmsConfig(
+            version=version, replicas=replicas, module="standin_oms", fault_proxy=fault_proxy
+        )
         kwargs.setdefault("poll_interval_s", 0.05)
         platform = LocalPlatform(config, tmp_path / "work", on_event=events, **kwargs)  # type: ignore[arg-type]
         made.append(platform)

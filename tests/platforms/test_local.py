@@ -10,6 +10,8 @@ import httpx
 import psutil
 import pytest
 
+from platforms.base import Endpoints, FaultTargets, Health, ReplicaTarget
+from platforms.faultproxy.client import FaultProxyClient
 from platforms.local import LocalPlatform, OmsConfig
 from platforms.processes import free_port
 from slo.errors import InfraError, RevertError, UsageError
@@ -231,7 +233,7 @@ def test_deploy_replaces_every_replica_and_rollback_restores_the_previous_revisi
 
     assert platform.rollback() == "v1"
     assert platform.revision == "v1"
-    assert platform.revisions == ["v1", "v2", "v1"]
+    assert platform.revisions() == ["v1", "v2", "v1"]
     assert versions(r.admin_url for r in platform.replicas()) == ["v1", "v1"]
     deploys = [
         (e["from_version"], e["to_version"], e["rollback"]) for e in events.of("deploy_finished")
@@ -246,7 +248,7 @@ def test_a_second_rollback_is_a_no_op(make_platform: MakePlatform) -> None:
     platform.rollback()
     pids = [r.pid for r in platform.replicas()]
     assert platform.rollback() == "v1"
-    assert platform.revisions == ["v1", "v2", "v1"]
+    assert platform.revisions() == ["v1", "v2", "v1"]
     assert [r.pid for r in platform.replicas()] == pids
 
 
@@ -298,3 +300,87 @@ def test_a_chosen_public_port_is_used(standin_env: None, tmp_path: Path) -> None
 def test_urls_are_refused_before_start(make_platform: MakePlatform) -> None:
     with pytest.raises(InfraError, match="has not been started"):
         _ = make_platform().base_url
+
+
+# -- the Platform protocol ------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_a_running_local_platform_reports_endpoints_health_and_fault_targets(
+    make_platform: MakePlatform,
+) -> None:
+    platform = make_platform(replicas=2, fault_proxy=True)
+    platform.start()
+
+    assert platform.endpoints() == Endpoints(
+        base_url=platform.base_url,
+        truth_url=platform.inventory_url,
+        store_urls={},
+        metrics_targets=tuple(platform.metrics_targets()),
+    )
+    assert platform.health() == Health(ok=True, detail=f"GET {platform.base_url}/healthz: http 200")
+    targets = platform.fault_targets()
+    assert targets == FaultTargets(
+        kind="local",
+        base_url=platform.base_url,
+        fault_proxies={"orders-inventory": platform.fault_proxies()["orders-inventory"]},
+        replicas=tuple(ReplicaTarget(r.name, r.pid, r.admin_url) for r in platform.replicas()),
+    )
+    assert [r.name for r in targets.replicas] == ["orders-1", "orders-2"]
+    assert all(r.pid for r in targets.replicas)
+
+    platform.stop()
+    assert platform.health() == Health(ok=False, detail="local platform is stopped, not running")
+
+
+@pytest.mark.integration
+def test_reap_faults_resets_every_fault_proxy_and_names_what_it_removed(
+    make_platform: MakePlatform,
+) -> None:
+    platform = make_platform(replicas=1, fault_proxy=True)
+    platform.start()
+    with FaultProxyClient(platform.fault_proxies()["orders-inventory"]) as client:
+        client.add("slow", "latency", {"latency_ms": 100}, lease_s=30)
+        client.add("off", "down", lease_s=30)
+
+        assert sorted(platform.reap_faults()) == ["orders-inventory: off", "orders-inventory: slow"]
+        assert client.state()["toxics"] == []
+    assert platform.reap_faults() == []
+
+
+@pytest.mark.integration
+def test_rollback_to_a_known_revision_restores_it_once(make_platform: MakePlatform) -> None:
+    platform = make_platform(replicas=1)
+    platform.start()
+    platform.deploy("v2")
+    platform.deploy("v3")
+
+    assert platform.rollback("v1") == "v1"
+    assert versions(r.admin_url for r in platform.replicas()) == ["v1"]
+    pids = [r.pid for r in platform.replicas()]
+    assert platform.rollback() == "v1"
+    assert platform.rollback("v1") == "v1"
+    assert platform.rollback("v9") == "v1"  # unknown: the previous one, already restored
+    assert [r.pid for r in platform.replicas()] == pids
+    assert platform.current_revision() == "v1"
+    assert platform.revisions() == ["v1", "v2", "v3", "v1"]
+
+    assert platform.rollback("v2") == "v2"  # another known revision, asked for
+    assert versions(r.admin_url for r in platform.replicas()) == ["v2"]
+
+
+@pytest.mark.integration
+def test_a_failed_supervisor_makes_the_platform_unhealthy(
+    standin_env: None, tmp_path: Path
+) -> None:
+    def picky(event: dict[str, object]) -> None:
+        if event["type"] == "replica_exited":
+            raise RuntimeError("disk full")
+
+    config = OmsConfig(replicas=2, module="standin_oms")
+    with LocalPlatform(config, tmp_path, on_event=picky, poll_interval_s=0.05) as platform:
+        assert platform.health().ok
+        platform.kill_replica("orders-1")
+        failed = Health(ok=False, detail="supervisor failed: disk full")
+        wait_until(lambda: platform.health() == failed)
+        assert httpx.get(platform.base_url, trust_env=False).status_code == 200  # orders-2

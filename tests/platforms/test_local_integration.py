@@ -22,6 +22,7 @@ pytestmark = [
 def test_the_reference_oms_survives_a_kill_and_rolls_back_to_v1(tmp_path: Path) -> None:
     events = EventRecorder()
     with LocalPlatform(OmsConfig(replicas=2, skus=20), tmp_path, on_event=events) as platform:
+        assert platform.health().ok
         first = platform.replicas()
         answers = [healthz(r.admin_url) or {} for r in first]
         assert [(a.get("status"), a.get("version"), a.get("replica")) for a in answers] == [
@@ -38,6 +39,7 @@ def test_the_reference_oms_survives_a_kill_and_rolls_back_to_v1(tmp_path: Path) 
 
         assert platform.rollback() == "v1"
         assert platform.revision == "v1"
+        assert platform.revisions() == ["v1", "v2", "v1"]
         assert versions(r.admin_url for r in platform.replicas()) == ["v1", "v1"]
     types = [e["type"] for e in events.all()]
     assert types[0] == "platform_started"

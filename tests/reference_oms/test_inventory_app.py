@@ -77,3 +77,17 @@ async def test_metrics_label_requests_by_route_template(client: httpx.AsyncClien
     assert 'route="/stock/{sku}"' in text
     assert 'route="unmatched"' in text
     assert "SKU-00002" not in text
+
+
+async def test_inventory_says_whether_an_order_took_stock(client: httpx.AsyncClient) -> None:
+    line = {"sku": "SKU-00001", "qty": 1}
+    await client.post(
+        "/reservations", json={"order_id": "o7", "location": "loc-1", "lines": [line]}
+    )
+    taken = await client.get("/reservations/o7")
+    assert taken.status_code == 200
+    assert taken.json() == {"order_id": "o7", "status": "reserved", "location": "loc-1",
+                            "lines": {"SKU-00001": 1}}  # fmt: skip
+    await client.post("/reservations/o7/release")
+    assert (await client.get("/reservations/o7")).json()["status"] == "released"
+    assert (await client.get("/reservations/never")).status_code == 404

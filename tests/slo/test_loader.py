@@ -97,7 +97,7 @@ BAD_PLANS = [
         edit(("kind: latency", "kind: latncy")),
         "peak.yaml:11: slos.objectives[0].kind: unknown SLO kind 'latncy' "
         "(expected one of: latency, error_ratio, throughput, oversell, "
-        "drift_outside_interval, convergence_lag, undersell_ratio, store_reconcile)",
+        "drift_outside_interval, convergence_lag, undersell_ratio, store_reconcile, recovery)",
         id="an unknown SLO kind lists the known kinds",
     ),
     pytest.param(

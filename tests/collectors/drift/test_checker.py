@@ -17,8 +17,10 @@ from collectors.drift import (
 )
 from collectors.drift.stream import Source, merge_by_time
 from slo.errors import RunDirError
+from slo.evaluate import Evaluation, Status, evaluate
+from slo.objectives import DriftObjective, Objective
 from slo.runfiles import DRIFT_FILE, EVENTS_FILE, LEDGER_FILE, STOCK_FILE
-from slo.stats import DriftStats
+from slo.stats import DriftStats, RunStats
 
 Record = dict[str, Any]
 
@@ -87,9 +89,14 @@ class History:
         )  # fmt: skip
         return self
 
-    def fault(self, start: float, stop: float | None, name: str, fault_id: str = "f1") -> History:
+    def fault(self, start: float, stop: float | None, name: str, fault_id: str = "f1", *,
+              expires: float | None = None) -> History:  # fmt: skip
+        """A fault window; ``stop`` None: never stopped; ``expires``: its lease expiry."""
+        started: Record = {"ts": start, "type": "fault_started", "fault": name, "id": fault_id}
+        if expires is not None:
+            started["expires_ts"] = expires
         events = self.streams["events"]
-        events.append({"ts": start, "type": "fault_started", "fault": name, "id": fault_id})
+        events.append(started)
         if stop is not None:
             events.append({"ts": stop, "type": "fault_stopped", "id": fault_id})
         return self
@@ -347,19 +354,62 @@ CASES: list[tuple[str, Callable[[], History], dict[str, Any]]] = [
         },
     ),
     (
-        "a fault never stopped lasts to the end",
+        "a fault never stopped, without a lease expiry, lasts to the end",
         lambda: History(A_L1=5).fault(5.0, None, "network-delay").truth(90.0, 3),
         {"violations_by_fault": {"network-delay": {"truth_outside_interval": 1}}},
     ),
     (
-        "convergence lag runs from the ack to the view that first shows it",
+        "a fault never stopped ends at its lease expiry, then recovers for 2 s",
+        lambda: (
+            History(A_L1=5)
+            .fault(5.0, None, "network-delay", expires=10.0)
+            .truth(10.0, 3)
+            .truth(11.9, 3)
+            .truth(12.1, 3)
+            .truth(90.0, 3)
+        ),
+        {
+            "violations_by_fault": {
+                "network-delay": {"truth_outside_interval": 2},
+                "none": {"truth_outside_interval": 2},
+            }
+        },
+    ),
+    (
+        "a fault stopped before its lease expiry ends at its stop",
+        lambda: (
+            History(A_L1=5)
+            .fault(5.0, 6.0, "network-delay", expires=30.0)
+            .truth(7.5, 3)
+            .truth(9.0, 3)
+        ),
+        {
+            "violations_by_fault": {
+                "network-delay": {"truth_outside_interval": 1},
+                "none": {"truth_outside_interval": 1},
+            }
+        },
+    ),
+    (
+        "a stop recorded after the lease expiry does not extend the fault",
+        lambda: History(A_L1=5).fault(5.0, 12.0, "network-delay", expires=10.0).truth(13.0, 3),
+        {"violations_by_fault": {"none": {"truth_outside_interval": 1}}},
+    ),
+    (
+        "convergence lag runs from the ack to between the last look without it and the first with",
         lambda: (
             History(A_L1=5).place("p1", 9.9, 10.0).view(10.35, 5, t0=10.3).view(10.7, 4, t0=10.65)
         ),
         {
-            "lag_p50_s": 0.7,
-            "lag_p99_s": 0.7,
-            "lag_worst_s": 0.7,
+            "lag_p50_s": 0.3,
+            "lag_p99_s": 0.3,
+            "lag_worst_s": 0.3,
+            "lag_p50_upper_s": 0.7,
+            "lag_p99_upper_s": 0.7,
+            "lag_worst_upper_s": 0.7,
+            "lag.p99_upper_s": 0.7,
+            "channels.web.lag.p99_s": 0.3,
+            "channels.web.lag.p99_upper_s": 0.7,
             "converged": 1,
             "never_converged": 0,
             "channels.web.lag.converged": 1,
@@ -413,6 +463,30 @@ def test_a_violation_records_the_faults_active_and_the_bounds() -> None:
     assert (violation.sku, violation.location, violation.observed) == ("A", "L1", 3)
     assert (violation.expected_lo, violation.expected_hi) == (5, 5)
     assert violation.faults == ("kill-replica",)
+
+
+def drift_slo(report: DriftReport, objective: Objective) -> Evaluation:
+    stats = RunStats(endpoints={}, elapsed_s=60.0, drift=report.to_stats())
+    (evaluation,) = evaluate([objective], stats, default_min_samples=1)
+    return evaluation
+
+
+def test_a_tolerated_fault_without_a_stop_excuses_drift_until_its_expiry_and_recovery() -> None:
+    tolerant = DriftObjective(id="drift", tolerate=("network-delay",))
+    during = History(A_L1=5).fault(5.0, None, "network-delay", expires=10.0)
+    during.truth(6.0, 3).truth(10.0, 3).truth(11.9, 3)  # open, at expiry, recovering
+    assert drift_slo(during.check(), tolerant).status is Status.PASS
+    after = History(A_L1=5).fault(5.0, None, "network-delay", expires=10.0)
+    after.truth(6.0, 3).truth(12.5, 3).truth(60.0, 3)  # past its expiry + 2 s recovery
+    evaluation = drift_slo(after.check(), tolerant)
+    assert evaluation.status is Status.FAIL
+    assert "2 stock observations outside" in evaluation.reason
+
+
+def test_a_tolerated_fault_without_a_stop_or_an_expiry_still_excuses_all_later_drift() -> None:
+    tolerant = DriftObjective(id="drift", tolerate=("network-delay",))
+    history = History(A_L1=5).fault(5.0, None, "network-delay").truth(6.0, 3).truth(600.0, 3)
+    assert drift_slo(history.check(), tolerant).status is Status.PASS
 
 
 def test_only_the_first_violations_are_kept_in_detail_but_all_are_counted() -> None:
@@ -540,7 +614,8 @@ def test_a_view_showing_an_order_not_yet_acknowledged_still_converges_the_earlie
         History(A_L1=5).place("p1", 10.0, 10.5).place("p2", 10.2, 11.0)
         .view(10.65, 3, t0=10.6).check()
     )  # fmt: skip
-    assert report.converged == 1 and report.lag_worst_s == 0.15
+    assert report.converged == 1 and report.lag.worst_upper_s == 0.15
+    assert report.lag_worst_s == 0.0  # no earlier look: it may have caught up at once
 
 
 def test_acknowledgements_beyond_the_history_are_caught_up_untimed_not_lost() -> None:
@@ -557,11 +632,15 @@ def test_acknowledgements_beyond_the_history_are_caught_up_untimed_not_lost() ->
 
 
 def many_skus() -> History:
+    initial = {"A": 5, "B": 5, "C": 1, "D": 3}
     history = History(A_L1=5, B_L1=5, C_L1=1, D_L2=3)
     for n, sku in enumerate("ABCD"):
         loc = "L2" if sku == "D" else "L1"
         history.place(f"{sku}1", 1.0 + n, 1.1 + n, sku=sku, loc=loc)
         history.place(f"{sku}2", 5.0 + n, 5.1 + n, sku=sku, loc=loc)
+        # a look not yet showing the second order, then one that does: a timed lag
+        history.view(5.3 + n, initial[sku] - 1, sku=sku, loc=loc)
+        history.view(5.7 + n + n / 10, initial[sku] - 2, sku=sku, loc=loc)
         history.truth(9.0 + n, 2, sku=sku, loc=loc).view(12.0 + n, 3, sku=sku, loc=loc)
     return history.fault(0.5, 20.0, "kill-replica")
 
@@ -571,6 +650,8 @@ def test_workers_share_the_skus_and_report_what_one_process_reports(tmp_path: Pa
     alone, shared = check_run(run), check_run(run, workers=2)
     assert shared.to_dict() == alone.to_dict()
     assert alone.oversell_units == 1 and alone.truth_outside_interval == 4
+    assert alone.converged == 4 and alone.lag.p99_s is not None
+    assert alone.lag.p50_s != alone.lag.p50_upper_s  # both bounds merged alike
 
 
 def test_a_worker_that_meets_a_bad_file_reports_it(tmp_path: Path) -> None:

@@ -15,11 +15,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.drift import DriftChecker, DriftConfig, DriftReport
 from collectors.drift.stream import Source, merge_by_time
+from slo.evaluate import Status, evaluate
+from slo.objectives import ConvergenceLagObjective
+from slo.stats import RunStats
 
 Record = dict[str, Any]
 STALENESS_MS = 2000
@@ -221,6 +225,11 @@ def stock_record(t: int, t0: int, kind: str, channel: str | None, cell: tuple[st
 
 def check(ledger_records: list[Record], stock_records: list[Record]) -> DriftReport:
     """Write the records as the processes would (in time order per file), then check."""
+    return fed(ledger_records, stock_records).report()
+
+
+def fed(ledger_records: list[Record], stock_records: list[Record]) -> DriftChecker:
+    """A checker fed the records (as ``check`` does), not yet asked for its report."""
     config = DriftConfig(view_staleness_s=STALENESS_MS / 1000)
     sources = [
         Source.lines(stream, stream, [json.dumps(r) + "\n" for r in sorted(records, key=_t)])
@@ -229,7 +238,7 @@ def check(ledger_records: list[Record], stock_records: list[Record]) -> DriftRep
     checker = DriftChecker(config)
     for entry in merge_by_time(sources, config.reorder_window_s):
         checker.feed(entry[3], entry[4])
-    return checker.report()
+    return checker
 
 
 def _t(record: Record) -> float:
@@ -330,3 +339,108 @@ def test_a_correct_oms_under_concurrency_is_never_accused(
     for channel in report.channels.values():
         lag = channel.lag
         assert lag.worst_s is None or lag.worst_s >= 0
+
+
+# -- convergence lag: views that lag the truth by a known constant --------------------------
+
+LAG_CELL = ("S0", "L0")
+LAG_STOCK = 100
+ROUNDING_S = 0.001  # float and histogram-bucket rounding allowed around the constant
+
+
+@dataclass(frozen=True)
+class LaggingViews:
+    """Places acknowledged at ``acks`` (ms; the truth changes then) and channel views
+    showing the truth exactly ``lag_ms`` late, probed over ``(t0, t, at)`` spans (ms;
+    ``at``: the instant inside the span the value was read)."""
+
+    lag_ms: int
+    acks: list[int]
+    looks: dict[str, list[tuple[int, int, int]]]
+
+    def shown(self, at: int) -> int:
+        return LAG_STOCK - sum(ack <= at - self.lag_ms for ack in self.acks)
+
+    def records(self) -> tuple[list[Record], list[Record]]:
+        ledger_records: list[Record] = []
+        for n, ack in enumerate(self.acks):
+            base = {"op": f"p{n}", "type": "place", "key": f"k{n}", "sku": LAG_CELL[0], "qty": 1,
+                    "location": LAG_CELL[1], "channel": "web", "source": "load-0"}  # fmt: skip
+            ledger_records.append({**base, "t": (ack - 30) / 1000, "phase": "invoke",
+                                   "order_id": None})  # fmt: skip
+            ledger_records.append({**base, "t": ack / 1000, "phase": "ok", "order_id": f"o{n}"})
+        stock_records = [stock_record(-1000, -1001, "truth", None, LAG_CELL, LAG_STOCK, "start")]
+        for channel, spans in self.looks.items():
+            stock_records += [stock_record(t, t0, "view", channel, LAG_CELL, self.shown(at), "run")
+                              for t0, t, at in spans]  # fmt: skip
+        return ledger_records, stock_records
+
+
+@st.composite
+def lagging_views(draw: st.DrawFn) -> LaggingViews:
+    """A constant lag of 0.2-3 s (often exactly 1.5 s), acks, and random probe timings.
+
+    A probe takes less than the lag, so a view showing a change shows one acknowledged
+    before the probe started (the checker credits exactly those).
+    """
+    lag_ms = draw(st.one_of(st.just(1500), st.integers(200, 3000)))
+    acks, t = [], 500
+    for _ in range(draw(st.integers(1, 8))):
+        t += draw(st.integers(40, 1000))
+        acks.append(t)
+    end = acks[-1] + lag_ms + 1500  # the last look shows every change
+    looks: dict[str, list[tuple[int, int, int]]] = {}
+    for channel in ("web", "app")[: draw(st.integers(1, 2))]:
+        spans, t0 = [], draw(st.integers(0, 400))
+        while t0 < end:
+            t = t0 + draw(st.integers(1, 150))
+            spans.append((t0, t, draw(st.integers(t0, t))))
+            t0 = t + draw(st.integers(50, 1200))  # mostly within lag_resolution_s: timed
+        looks[channel] = spans
+    return LaggingViews(lag_ms, acks, looks)
+
+
+def lag_slo(report: DriftReport, threshold_ms: float) -> Status:
+    objective = ConvergenceLagObjective(id="lag", percentile=99, threshold_ms=threshold_ms)
+    stats = RunStats(endpoints={}, elapsed_s=60.0, drift=report.to_stats())
+    (evaluation,) = evaluate([objective], stats, default_min_samples=1)
+    return evaluation.status
+
+
+@PROPERTY
+@given(lagging_views())
+def test_a_constant_lag_lies_within_the_reported_bounds_under_any_probe_timing(
+    views: LaggingViews,
+) -> None:
+    lag = views.lag_ms / 1000
+    checker = fed(*views.records())
+    report = checker.report()
+    for tally in checker.tally().channels.values():
+        lags = tally.lags  # every timed convergence: lower <= lag <= upper
+        assert lags.count == 0 or lags.lower.worst <= lag + ROUNDING_S
+        assert lags.count == 0 or lags.upper.least >= lag - ROUNDING_S
+    assert report.never_converged == 0
+    stats = report.to_stats()
+    if report.converged == 0:
+        assert stats.lag_s[99] is None and stats.lag_upper_s[99] is None
+        return
+    lower, upper = stats.lag_s[99], stats.lag_upper_s[99]
+    assert lower is not None and upper is not None
+    assert lower <= lag + ROUNDING_S and upper >= lag - ROUNDING_S
+    assert lower < lag + ROUNDING_S  # so a threshold above the constant passes:
+    assert lag_slo(report, views.lag_ms + ROUNDING_S * 1000 + 1) is Status.PASS
+
+
+def test_views_lagging_exactly_1_5_s_probed_every_0_8_s_pass_a_2_s_slo() -> None:
+    acks = [1000, 4000, 7000, 10000]  # each reaches the views 1.5 s later
+    spans = [(t0, t0 + 10, t0 + 5) for t0 in range(0, 13_000, 800)]
+    views = LaggingViews(1500, acks, {"web": spans})
+    checker = fed(*views.records())
+    report = checker.report()
+    lags = checker.tally().channels["web"].lags
+    assert lags.count == 4
+    assert (lags.lower.worst, lags.upper.least) == pytest.approx((1.4, 1.61))
+    assert report.lag.p99_s == pytest.approx(1.4, abs=ROUNDING_S)  # the look before: 1.4 s
+    assert report.lag.p99_upper_s == pytest.approx(2.21, abs=ROUNDING_S)  # the first with it
+    assert report.lag.p99_upper_s > 2.0  # judged on the upper bound, a false alarm
+    assert lag_slo(report, 2000) is Status.PASS
