@@ -13,8 +13,10 @@ the start action reports it), so readers know when a never-stopped fault lapsed.
 
 Exit codes: 0 the hypothesis held; 1 it deviated; 2 a refused fault or bad input
 (a guard said no); 3 an action failed otherwise, or the target was not in its steady
-state before the fault (nothing was injected); 5 a rollback failed or a fault was
-left behind (its lease still lapses within seconds: every renewer is stopped on exit).
+state before the fault (nothing was injected); 4 the hypothesis could not be checked
+after the fault (its probes had no data, e.g. the flood had ended); 5 a rollback failed
+or a fault was left behind (its lease still lapses within seconds: every renewer is
+stopped on exit).
 """
 
 from __future__ import annotations
@@ -137,9 +139,20 @@ def exit_code(journal: Mapping[str, Any], left_open: Sequence[str]) -> int:
     before = (journal.get("steady_states") or {}).get("before") or {}
     if before.get("steady_state_met") is False:
         return int(ExitCode.INFRA)  # unhealthy before any fault: the method never ran
+    if journal.get("deviated") and _unmet_only_for_want_of_data(journal):
+        return int(ExitCode.INCONCLUSIVE)  # nothing to judge after the fault, not a deviation
     if journal.get("deviated") or journal.get("status") != "completed":
         return int(ExitCode.BREACH)
     return int(ExitCode.OK)
+
+
+def _unmet_only_for_want_of_data(journal: Mapping[str, Any]) -> bool:
+    """Did the hypothesis after the fault fail only on probes that had no data?"""
+    after = (journal.get("steady_states") or {}).get("after") or {}
+    unmet = [p for p in after.get("probes") or [] if p.get("tolerance_met") is False]
+    return bool(unmet) and all(
+        isinstance(p.get("output"), dict) and p["output"].get("data") == "missing" for p in unmet
+    )
 
 
 def run(

@@ -8,8 +8,9 @@ one evaluation per planned step:
 - the hypothesis deviated after the fault (exit 1): fail;
 - halted by the stop condition: n/a, with the burn that halted it (the fault is judged
   by the ``during: faults`` objectives and by ``recovery``);
-- refused (exit 2), nothing injected (exit 3), skipped, stopped by the rehearsal,
-  never started or no outcome recorded: inconclusive;
+- refused (exit 2), nothing injected (exit 3), no data to check the hypothesis after
+  the fault (exit 4), skipped, stopped by the rehearsal, never started or no outcome
+  recorded: inconclusive;
 - a fault not reverted (exit 5) or a runner killed by a signal: fail with exit code 5.
 """
 
@@ -97,6 +98,11 @@ def _by_exit_code(name: str, code: int, see: str) -> tuple[Status, str]:
         return Status.FAIL, f"{name}: the steady-state hypothesis deviated after the fault{see}"
     if code == ExitCode.USAGE:
         return Status.INCONCLUSIVE, f"{name} was refused before injecting anything{see}"
+    if code == ExitCode.INCONCLUSIVE:
+        return Status.INCONCLUSIVE, (
+            f"{name}: the steady-state hypothesis could not be checked after the fault: its "
+            f"probes had no data{see}"
+        )
     if code == ExitCode.INFRA:
         return Status.INCONCLUSIVE, (
             f"{name} injected nothing: the target was not in its steady state before the "

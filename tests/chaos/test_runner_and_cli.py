@@ -74,6 +74,39 @@ FAILED = {"status": "failed"}
             3,
             id="an action failed otherwise: 3",
         ),
+        pytest.param(
+            {
+                "status": "failed",
+                "deviated": True,
+                "steady_states": {
+                    "after": {
+                        "probes": [
+                            {"tolerance_met": True, "output": True},
+                            {"tolerance_met": False, "output": {"data": "missing", "value": None}},
+                        ]
+                    }
+                },
+            },
+            [],
+            4,
+            id="the hypothesis after the fault had no data to check: 4, not a deviation",
+        ),
+        pytest.param(
+            {
+                "status": "failed",
+                "deviated": True,
+                "steady_states": {
+                    "after": {
+                        "probes": [
+                            {"tolerance_met": False, "output": {"data": "measured", "value": 0.2}},
+                        ]
+                    }
+                },
+            },
+            [],
+            1,
+            id="the hypothesis after the fault measured a deviation: 1",
+        ),
         pytest.param({"status": "completed", "rollbacks": [OK, FAILED]}, [], 5, id="rollback: 5"),
         pytest.param({"status": "completed"}, ["network-cut"], 5, id="a fault left open: 5"),
     ],
