@@ -62,6 +62,7 @@ def test_an_unknown_experiment_name_lists_the_known_ones() -> None:
         experiment_path("nope")
 
 
+@pytest.mark.integration  # runs the `chaos` command
 @pytest.mark.parametrize("name", NAMES)
 def test_chaos_validate_accepts_the_experiment_from_the_project_root(name: str) -> None:
     done = subprocess.run(

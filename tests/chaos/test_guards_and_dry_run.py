@@ -187,6 +187,7 @@ LOCAL_REFUSALS = [
 ]
 
 
+@pytest.mark.integration  # the replicas are real processes
 @pytest.mark.parametrize(("overrides", "count", "message"), LOCAL_REFUSALS)
 def test_a_local_kill_outside_the_blast_radius_kills_nothing(
     sleepers: tuple[Path, list[subprocess.Popen[bytes]]],
@@ -200,6 +201,7 @@ def test_a_local_kill_outside_the_blast_radius_kills_nothing(
     assert all(p.poll() is None for p in procs)
 
 
+@pytest.mark.integration  # the replicas are real processes
 def test_a_local_dry_run_names_the_replica_and_kills_nothing(
     sleepers: tuple[Path, list[subprocess.Popen[bytes]]],
 ) -> None:
@@ -209,6 +211,7 @@ def test_a_local_dry_run_names_the_replica_and_kills_nothing(
     assert all(p.poll() is None for p in procs)
 
 
+@pytest.mark.integration  # the replicas are real processes
 def test_a_local_kill_sigkills_exactly_one_replica_chosen_by_the_rng(
     sleepers: tuple[Path, list[subprocess.Popen[bytes]]],
 ) -> None:

@@ -10,7 +10,15 @@ from typing import TypeVar
 import httpx
 import psutil
 
-__all__ = ["EventRecorder", "FastClock", "alive", "healthz", "versions", "wait_until"]
+__all__ = [
+    "EventRecorder",
+    "FastClock",
+    "ManualClock",
+    "alive",
+    "healthz",
+    "versions",
+    "wait_until",
+]
 
 T = TypeVar("T")
 
@@ -87,3 +95,20 @@ class FastClock:
 
     def __call__(self) -> float:
         return (time.monotonic() - self._start) * self._speed
+
+
+class ManualClock:
+    """A monotonic clock that stands still until the test moves it with :meth:`advance`.
+
+    Safe to read from another thread (a proxy's event loop): a float is swapped whole.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` forward."""
+        self.now += seconds

@@ -433,6 +433,7 @@ time.sleep(120)
 """
 
 
+@pytest.mark.integration  # the orphaning process is real; the reaper's clock is not
 def test_a_cut_left_by_a_sigkilled_process_is_reaped_once_its_lease_expires(
     cluster: KmockCluster,
 ) -> None:

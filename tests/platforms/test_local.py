@@ -1,4 +1,7 @@
-"""LocalPlatform with the stand-in OMS: start, stop, supervise, deploy, roll back."""
+"""LocalPlatform with the stand-in OMS: start, stop, supervise, deploy, roll back.
+
+Every test that starts the platform runs real child processes and is marked integration.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ def _child_pids() -> list[int]:
     return alive(child.pid for child in psutil.Process().children(recursive=True))
 
 
+@pytest.mark.integration
 def test_start_runs_inventory_and_every_replica_healthy_and_stop_leaves_no_child(
     make_platform: MakePlatform, events: EventRecorder
 ) -> None:
@@ -46,6 +50,7 @@ def test_start_runs_inventory_and_every_replica_healthy_and_stop_leaves_no_child
     assert [e["type"] for e in events.all()] == ["platform_started", "platform_stopped"]
 
 
+@pytest.mark.integration
 def test_stop_is_idempotent_and_harmless_before_start(
     make_platform: MakePlatform, events: EventRecorder
 ) -> None:
@@ -57,6 +62,7 @@ def test_stop_is_idempotent_and_harmless_before_start(
     assert [e["type"] for e in events.all()] == ["platform_started", "platform_stopped"]
 
 
+@pytest.mark.integration
 def test_a_listener_that_fails_on_start_leaves_nothing_running(
     standin_env: None, tmp_path: Path
 ) -> None:
@@ -69,6 +75,7 @@ def test_a_listener_that_fails_on_start_leaves_nothing_running(
     assert _child_pids() == []
 
 
+@pytest.mark.integration
 def test_a_listener_failing_in_the_supervisor_is_raised_by_the_next_call(
     standin_env: None, tmp_path: Path
 ) -> None:
@@ -91,6 +98,7 @@ def test_a_listener_failing_in_the_supervisor_is_raised_by_the_next_call(
     assert _child_pids() == []
 
 
+@pytest.mark.integration
 def test_a_platform_starts_only_once(make_platform: MakePlatform) -> None:
     platform = make_platform(replicas=1)
     platform.start()
@@ -99,6 +107,7 @@ def test_a_platform_starts_only_once(make_platform: MakePlatform) -> None:
         platform.start()
 
 
+@pytest.mark.integration
 def test_ctrl_c_inside_the_context_manager_still_stops_every_child(
     make_platform: MakePlatform,
 ) -> None:
@@ -108,6 +117,7 @@ def test_ctrl_c_inside_the_context_manager_still_stops_every_child(
     assert _child_pids() == []
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("role", "name"),
     [("orders", "orders-1"), ("inventory", "inventory")],
@@ -139,6 +149,7 @@ def test_start_fails_clearly_when_the_interpreter_does_not_exist(
     assert _child_pids() == []
 
 
+@pytest.mark.integration
 def test_start_times_out_when_a_replica_never_becomes_healthy(
     make_platform: MakePlatform,
 ) -> None:
@@ -150,6 +161,7 @@ def test_start_times_out_when_a_replica_never_becomes_healthy(
     assert _child_pids() == []
 
 
+@pytest.mark.integration
 def test_a_killed_replica_is_restarted_with_the_same_ports(
     make_platform: MakePlatform, events: EventRecorder
 ) -> None:
@@ -172,6 +184,7 @@ def test_a_killed_replica_is_restarted_with_the_same_ports(
     assert events.of("replica_exited")[0]["restart_in_s"] == 0.5
 
 
+@pytest.mark.integration
 def test_a_killed_inventory_is_restarted(
     make_platform: MakePlatform, events: EventRecorder
 ) -> None:
@@ -183,6 +196,7 @@ def test_a_killed_inventory_is_restarted(
     assert events.of("replica_exited", "inventory")[0]["code"] == -signal.SIGTERM
 
 
+@pytest.mark.integration
 def test_killing_an_unknown_replica_is_refused(make_platform: MakePlatform) -> None:
     platform = make_platform(replicas=1)
     platform.start()
@@ -190,6 +204,7 @@ def test_killing_an_unknown_replica_is_refused(make_platform: MakePlatform) -> N
         platform.kill_replica("orders-9")
 
 
+@pytest.mark.integration
 def test_backoff_doubles_to_the_cap_while_a_replica_keeps_crashing_and_resets_once_up(
     make_platform: MakePlatform,
     events: EventRecorder,
@@ -220,6 +235,7 @@ def test_backoff_doubles_to_the_cap_while_a_replica_keeps_crashing_and_resets_on
     assert last[0]["restart_in_s"] == 0.5
 
 
+@pytest.mark.integration
 def test_deploy_replaces_every_replica_and_rollback_restores_the_previous_revision(
     make_platform: MakePlatform, events: EventRecorder
 ) -> None:
@@ -241,6 +257,7 @@ def test_deploy_replaces_every_replica_and_rollback_restores_the_previous_revisi
     assert deploys == [("v1", "v2", False), ("v2", "v1", True)]
 
 
+@pytest.mark.integration
 def test_a_second_rollback_is_a_no_op(make_platform: MakePlatform) -> None:
     platform = make_platform(replicas=1)
     platform.start()
@@ -252,6 +269,7 @@ def test_a_second_rollback_is_a_no_op(make_platform: MakePlatform) -> None:
     assert [r.pid for r in platform.replicas()] == pids
 
 
+@pytest.mark.integration
 def test_rollback_without_a_previous_revision_is_refused(make_platform: MakePlatform) -> None:
     platform = make_platform(replicas=1)
     platform.start()
@@ -260,6 +278,7 @@ def test_rollback_without_a_previous_revision_is_refused(make_platform: MakePlat
     assert caught.value.exit_code == 5
 
 
+@pytest.mark.integration
 def test_a_failed_deploy_raises_and_can_be_rolled_back(
     make_platform: MakePlatform, events: EventRecorder
 ) -> None:
@@ -278,6 +297,7 @@ def test_a_failed_deploy_raises_and_can_be_rolled_back(
     assert versions(r.admin_url for r in replicas) == ["v1", "v1"]
 
 
+@pytest.mark.integration
 def test_after_a_rolling_deploy_the_public_port_serves_the_new_version(
     make_platform: MakePlatform,
 ) -> None:
@@ -289,6 +309,7 @@ def test_after_a_rolling_deploy_the_public_port_serves_the_new_version(
     assert answers == {"v2"}
 
 
+@pytest.mark.integration
 def test_a_chosen_public_port_is_used(standin_env: None, tmp_path: Path) -> None:
     port = free_port()
     config = OmsConfig(replicas=1, module="standin_oms", port=port)

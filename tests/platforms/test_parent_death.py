@@ -9,8 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.platforms.conftest import HERE
 from tests.platforms.helpers import alive, wait_until
+
+pytestmark = pytest.mark.integration  # a parent process with stand-in OMS children
 
 
 def _run_platform(tmp_path: Path, mode: str) -> tuple[subprocess.Popen[bytes], list[int]]:

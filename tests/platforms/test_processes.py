@@ -29,6 +29,7 @@ def test_free_port_never_hands_out_a_port_twice() -> None:
     assert taken == set(ports)
 
 
+@pytest.mark.integration
 def test_a_child_that_exits_is_reported_with_its_code_and_its_last_log_lines(
     tmp_path: Path,
 ) -> None:
@@ -47,6 +48,7 @@ def test_a_child_that_exits_is_reported_with_its_code_and_its_last_log_lines(
     assert "first run" in child.log_path.read_text()
 
 
+@pytest.mark.integration
 def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
     stubborn = subprocess.Popen(
         [

@@ -250,6 +250,7 @@ def test_profiles_and_presets_are_frozen() -> None:
         toy().duration_s = 5  # type: ignore[misc]
 
 
+@pytest.mark.integration  # a fresh interpreter: this one may have imported Locust already
 def test_the_profile_modules_do_not_import_locust() -> None:
     code = (
         "import sys, scenarios.profiles, scenarios.profile_chart, scenarios.controller; "

@@ -645,6 +645,7 @@ def many_skus() -> History:
     return history.fault(0.5, 20.0, "kill-replica")
 
 
+@pytest.mark.integration  # workers are child processes
 def test_workers_share_the_skus_and_report_what_one_process_reports(tmp_path: Path) -> None:
     run = many_skus().write(tmp_path)
     alone, shared = check_run(run), check_run(run, workers=2)
@@ -654,6 +655,7 @@ def test_workers_share_the_skus_and_report_what_one_process_reports(tmp_path: Pa
     assert alone.lag.p50_s != alone.lag.p50_upper_s  # both bounds merged alike
 
 
+@pytest.mark.integration
 def test_a_worker_that_meets_a_bad_file_reports_it(tmp_path: Path) -> None:
     (tmp_path / STOCK_FILE).write_text('{"t": 1.0}\nnot json\n')
     with pytest.raises(RunDirError, match=r"stock\.jsonl:2: corrupt record"):

@@ -13,7 +13,7 @@ from platforms.faultproxy import LOOPBACK, FaultProxy, ProxyThread
 from platforms.faultproxy.client import FaultProxyClient, LeasedFault
 from platforms.processes import free_port
 from slo.errors import InfraError, RevertError, UsageError
-from tests.platforms.helpers import wait_until
+from tests.platforms.helpers import ManualClock, wait_until
 
 URL = "http://127.0.0.1:8474"
 
@@ -24,6 +24,21 @@ def proxy() -> Iterator[FaultProxy]:
     running = FaultProxy(listen=(LOOPBACK, 0), upstream=(LOOPBACK, 9), control=(LOOPBACK, 0))
     with ProxyThread(running):
         yield running
+
+
+@pytest.fixture
+def clocked() -> Iterator[tuple[FaultProxy, ManualClock]]:
+    """A proxy whose leases run on a clock that moves only when the test says."""
+    clock = ManualClock()
+    running = FaultProxy(
+        listen=(LOOPBACK, 0),
+        upstream=(LOOPBACK, 9),
+        control=(LOOPBACK, 0),
+        clock=clock,
+        check_interval_s=0.01,
+    )
+    with ProxyThread(running):
+        yield running, clock
 
 
 def _mock(answer: Callable[[httpx.Request], httpx.Response]) -> FaultProxyClient:
@@ -120,10 +135,27 @@ def test_remove_and_renew_report_a_toxic_that_is_already_gone(proxy: FaultProxy)
         assert client.remove("real") is True
 
 
-def test_a_leased_fault_is_renewed_while_held_and_removed_on_exit(proxy: FaultProxy) -> None:
+def _renewed_just_now(client: FaultProxyClient, lease_s: float) -> bool:
+    """Whether the proxy's one toxic was renewed at the proxy clock's current time."""
+    return [t["expires_in_s"] for t in client.state()["toxics"]] == [lease_s]
+
+
+# On the test's clock a lease is only a number: a short one makes the fault renew every
+# 10 ms of real time, and the proxy drops it only when the test moves the clock past it.
+LEASE_S = 0.03
+
+
+def test_a_leased_fault_is_renewed_while_held_and_removed_on_exit(
+    clocked: tuple[FaultProxy, ManualClock],
+) -> None:
+    proxy, clock = clocked
     with FaultProxyClient(proxy.control_url) as client:
-        with LeasedFault(client, "slow", "latency", {"latency_ms": 1}, lease_s=0.3) as fault:
-            wait_until(lambda: fault.renewals >= 4, timeout_s=5)  # 0.4 s: past the lease
+        with LeasedFault(client, "slow", "latency", {"latency_ms": 1}, lease_s=LEASE_S) as fault:
+            for _ in range(5):  # 0.1 s on the proxy's clock: over three times the lease
+                wait_until(lambda: _renewed_just_now(client, LEASE_S), poll_s=0.005)
+                clock.advance(LEASE_S * 2 / 3)  # short of the lease, so only a renewal keeps it
+            wait_until(lambda: _renewed_just_now(client, LEASE_S), poll_s=0.005)
+            assert fault.renewals >= 4
             assert _toxics(client) == ["slow"]
         assert _toxics(client) == []
         assert (fault.lapsed, fault.renew_failures) == (False, 0)
@@ -140,12 +172,15 @@ def test_a_leased_fault_is_removed_when_the_block_raises(proxy: FaultProxy) -> N
         assert _toxics(client) == []
 
 
-def test_a_fault_whose_lease_lapsed_is_not_put_back(proxy: FaultProxy) -> None:
+def test_a_fault_whose_lease_lapsed_is_not_put_back(
+    clocked: tuple[FaultProxy, ManualClock],
+) -> None:
+    proxy, _ = clocked  # the clock stands still: a fault put back would stay
     with FaultProxyClient(proxy.control_url) as client:
-        with LeasedFault(client, "slow", "latency", lease_s=0.3) as fault:
+        with LeasedFault(client, "slow", "latency", lease_s=LEASE_S) as fault:
             client.remove("slow")  # e.g. the proxy restarted, or its lease lapsed
-            wait_until(lambda: fault.lapsed, timeout_s=5)
-            time.sleep(0.2)
+            wait_until(lambda: fault.lapsed, timeout_s=5, poll_s=0.005)
+            time.sleep(10 * LEASE_S / 3)  # ten renewal periods
             assert _toxics(client) == []
         assert fault.lapsed
 

@@ -17,6 +17,8 @@ from platforms.local import LocalPlatform, OmsConfig
 from tests.platforms.conftest import REPO
 from tests.platforms.helpers import EventRecorder, alive, healthz, wait_until
 
+pytestmark = pytest.mark.integration  # every test runs the stand-in OMS as processes
+
 LINK = "orders-inventory"
 
 
@@ -102,7 +104,6 @@ def _place(client: httpx.Client, sku: int) -> float:
     return elapsed
 
 
-@pytest.mark.integration
 @pytest.mark.skipif(
     not (REPO / "reference_oms" / "__main__.py").exists(), reason="no reference_oms"
 )

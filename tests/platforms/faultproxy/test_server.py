@@ -2,7 +2,8 @@
 
 Timing assertions are lower bounds (a toxic delays at least this much), or upper bounds
 far from the toxic's own size (a removed 5 s latency does not take 2.5 s), so a busy
-machine cannot make them flake.
+machine cannot make them flake. Lease tests run the proxy on a clock the test moves; the
+one real lapse, on the real clock, is the SIGKILLed injector (marked integration).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,9 +31,13 @@ from platforms.faultproxy import LOOPBACK, FaultProxy, ProxyThread, main
 from platforms.faultproxy.client import FaultProxyClient
 from platforms.processes import free_port
 from tests.platforms.conftest import REPO
-from tests.platforms.helpers import healthz, wait_until
+from tests.platforms.helpers import ManualClock, healthz, wait_until
 
 Proxied = tuple[FaultProxy, FaultProxyClient]
+Clocked = tuple[FaultProxy, FaultProxyClient, ManualClock]
+
+REAPER_CHECK_S = 0.01
+"""How often a proxy on the test's clock looks for lapsed leases (real seconds)."""
 
 
 class _Echo(socketserver.BaseRequestHandler):
@@ -87,10 +93,18 @@ def http_port() -> Iterator[int]:
     yield from _serve(_HelloServer((LOOPBACK, 0), _Hello))
 
 
-def _proxied(upstream_port: int) -> Iterator[Proxied]:
-    proxy = FaultProxy(
-        listen=(LOOPBACK, 0), upstream=(LOOPBACK, upstream_port), control=(LOOPBACK, 0), seed=7
+def _proxy(upstream_port: int, **options: Any) -> FaultProxy:
+    return FaultProxy(
+        listen=(LOOPBACK, 0),
+        upstream=(LOOPBACK, upstream_port),
+        control=(LOOPBACK, 0),
+        seed=7,
+        **options,
     )
+
+
+def _proxied(upstream_port: int) -> Iterator[Proxied]:
+    proxy = _proxy(upstream_port)
     with ProxyThread(proxy), FaultProxyClient(proxy.control_url) as client:
         yield proxy, client
 
@@ -103,6 +117,20 @@ def echo(echo_port: int) -> Iterator[Proxied]:
 @pytest.fixture
 def web(http_port: int) -> Iterator[Proxied]:
     yield from _proxied(http_port)
+
+
+@pytest.fixture
+def clocked(echo_port: int) -> Iterator[Clocked]:
+    """The proxy in front of the echo on a clock that moves only when the test says."""
+    clock = ManualClock()
+    proxy = _proxy(echo_port, clock=clock, check_interval_s=REAPER_CHECK_S)
+    with ProxyThread(proxy), FaultProxyClient(proxy.control_url) as client:
+        yield proxy, client, clock
+
+
+def _let_the_reaper_look() -> None:
+    """Give the proxy's expiry loop a few turns to act on the clock's new time."""
+    time.sleep(10 * REAPER_CHECK_S)
 
 
 def _connect(port: int, timeout_s: float = 5.0) -> socket.socket:
@@ -126,9 +154,9 @@ def _timed(action: Callable[[], object]) -> tuple[float, object]:
     return time.monotonic() - began, result
 
 
-def _echo_ok(port: int) -> bool:
+def _echo_ok(port: int, timeout_s: float = 0.5) -> bool:
     try:
-        with _connect(port, timeout_s=0.5) as sock:
+        with _connect(port, timeout_s=timeout_s) as sock:
             return _round_trip(sock) == b"ping"
     except OSError:
         return False
@@ -314,29 +342,35 @@ def test_toxicity_one_half_hits_about_half_of_the_connections(echo: Proxied) -> 
 
 
 def test_an_expired_lease_heals_the_proxy_by_itself(
-    echo: Proxied, caplog: pytest.LogCaptureFixture
+    clocked: Clocked, caplog: pytest.LogCaptureFixture
 ) -> None:
-    proxy, client = echo
+    proxy, client, clock = clocked
     caplog.set_level(logging.WARNING, logger="platforms.faultproxy")
-    added = time.monotonic()
-    client.add("hole", "timeout", {"timeout_ms": 0}, stream="both", lease_s=0.3)
-    assert not _echo_ok(proxy.listen_port)
+    client.add("hole", "timeout", {"timeout_ms": 0}, stream="both", lease_s=5)
+    assert not _echo_ok(proxy.listen_port, timeout_s=0.2)  # an echo takes < 1 ms
+
+    clock.advance(4.5)
+    _let_the_reaper_look()
+    assert [(t["name"], t["expires_in_s"]) for t in client.state()["toxics"]] == [("hole", 0.5)]
+
+    clock.advance(0.5)  # the lease is up, and nobody renewed it
     wait_until(lambda: client.state()["toxics"] == [], timeout_s=5)
-    assert time.monotonic() - added >= 0.3
     assert _echo_ok(proxy.listen_port)
-    assert "lease of toxic 'hole' (timeout) lapsed unrenewed" in caplog.text
+    assert "lease of toxic 'hole' (timeout) lapsed unrenewed after 5.0s" in caplog.text
 
 
-def test_renewals_keep_a_toxic_past_its_lease(echo: Proxied) -> None:
-    _, client = echo
-    client.add("slow", "latency", {"latency_ms": 1}, lease_s=0.3)
-    for _ in range(4):  # 0.6 s in all: twice the lease
-        time.sleep(0.15)
-        assert client.renew("slow", 0.3) is not None
+def test_renewals_keep_a_toxic_past_its_lease(clocked: Clocked) -> None:
+    _, client, clock = clocked
+    client.add("slow", "latency", {"latency_ms": 1}, lease_s=2)
+    for _ in range(4):  # 6 s in all: three times the lease
+        clock.advance(1.5)
+        assert client.renew("slow", 2) is not None
+    _let_the_reaper_look()
     toxic = client.state()["toxics"][0]
-    assert (toxic["name"], toxic["renewals"]) == ("slow", 4)
-    assert 0 < toxic["expires_in_s"] <= 0.3
-    wait_until(lambda: client.state()["toxics"] == [], timeout_s=5)  # no renewal: it lapses
+    assert (toxic["name"], toxic["renewals"], toxic["expires_in_s"]) == ("slow", 4, 2.0)
+
+    clock.advance(2)  # no renewal: it lapses
+    wait_until(lambda: client.state()["toxics"] == [], timeout_s=5)
 
 
 # -- control API -------------------------------------------------------------------------
@@ -448,6 +482,7 @@ def proxy_process(echo_port: int, tmp_path: Path) -> Iterator[tuple[int, str]]:
         log.close()
 
 
+@pytest.mark.integration
 def test_a_fault_outlives_a_sigkilled_injector_by_at_most_its_lease(
     proxy_process: tuple[int, str], tmp_path: Path
 ) -> None:
