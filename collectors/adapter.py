@@ -94,9 +94,22 @@ class OmsAdapter(Protocol):
 STORE_CHANNEL = "store"
 
 
-def _transport_unknown(status: int) -> bool:
-    """Status 0 is a transport failure (timeout, reset); 5xx may have been applied."""
-    return status == 0 or status >= 500
+_REFUSED = (400, 404, 405, 409, 422)
+"""Answers that say the OMS did not apply the operation: a definite ``fail``."""
+
+
+def _unknown(status: int, what: str) -> str:
+    """Why an answer leaves an operation's outcome unknown (``info``), for the ledger.
+
+    Status 0 is a transport failure (timeout, reset); 5xx may have been applied; any
+    other answer that is neither the expected success nor a refusal (a 2xx whose body
+    is not the order) proves nothing either way: resolution asks the OMS afterwards.
+    """
+    if status == 0:
+        return "transport"
+    if status >= 500:
+        return f"http {status}"
+    return f"unexpected http {status}: {what}"
 
 
 class ReferenceOmsAdapter:
@@ -158,22 +171,22 @@ class ReferenceOmsAdapter:
             return Outcome("ok", body.get("order_id"), body.get("location"))
         if status == 409:
             return Outcome("fail", body.get("order_id"), reason=str(body.get("reason", "rejected")))
-        if _transport_unknown(status):
-            return Outcome(
-                "info", body.get("order_id"), reason=f"http {status}" if status else "transport"
-            )
-        return Outcome("fail", reason=f"http {status}")
+        if status in _REFUSED:
+            return Outcome("fail", reason=f"http {status}")
+        reason = _unknown(status, "not a confirmed order")
+        return Outcome("info", body.get("order_id"), reason=reason)
 
     def cancel_call(self, order_id: str, channel: str, location: str | None) -> HttpCall:
         store = self._store_urls.get(location or "", "") if channel == STORE_CHANNEL else ""
         return HttpCall("POST", f"{store}/orders/{order_id}/cancel")
 
     def cancel_outcome(self, status: int, body: dict[str, Any] | None) -> Outcome:
-        if status == 200:
-            return Outcome("ok", (body or {}).get("order_id"))
-        if _transport_unknown(status):
-            return Outcome("info", reason=f"http {status}" if status else "transport")
-        return Outcome("fail", reason=f"http {status}")
+        body = body or {}
+        if status == 200 and body.get("status") == "cancelled":
+            return Outcome("ok", body.get("order_id"))
+        if status in _REFUSED:
+            return Outcome("fail", reason=f"http {status}")
+        return Outcome("info", reason=_unknown(status, "not a cancelled order"))
 
     def stock_check_call(self, sku: str, channel: str) -> HttpCall:
         return HttpCall("GET", f"{self._store_for(channel, sku)}/stock/{sku}?channel={channel}")

@@ -44,6 +44,7 @@ class OpTracker:
         self._faults = faults
         self._settle = settle
         self._horizon = config.horizon_s
+        self._staleness = config.view_staleness_s
         self._cap = config.history_points
         self._flying = flying  # in invoke order; shared with the observer
         self._unknown: dict[str, Op] = {}
@@ -117,7 +118,7 @@ class OpTracker:
         else:
             self.place_invokes += invoked
             if cell.base is not None:  # undersell: the lower bound now, see _undersell
-                op.low = cell.base - cell.dec + cell.inc + cell.ulo - cell.fly_dec - sku.fly_null
+                op.low = self._sold_out_floor(cell, sku, t)
                 op.placed0 = cell.placed + qty
                 op.null0 = sku.placed_null
             cell.fly_dec += qty
@@ -127,18 +128,25 @@ class OpTracker:
 
     def _snapshot_any(self, op: Op, sku: Sku, qty: int) -> None:
         """Lower bound of each cell a location-less place may take from, as it is invoked."""
+        t = op.t
         snap = [
-            (
-                c,
-                c.base - c.dec + c.inc + c.ulo - c.fly_dec - sku.fly_null,
-                c.placed,
-                sku.placed_null + qty,
-            )
+            (c, self._sold_out_floor(c, sku, t), c.placed, sku.placed_null + qty)
             for c in sku.cells.values()
             if c.base is not None
         ]
         if snap:
             op.snap = snap
+
+    def _sold_out_floor(self, cell: Cell, sku: Sku, t: float) -> int:
+        """The least stock a channel may have seen at ``t``: the truth's lower bound over the
+        view staleness allowance (a view may not show a return yet), less what is in flight.
+
+        A channel deciding on a view ``view_staleness_s`` behind the truth may answer
+        "sold out" while units came back within that time: not a false sold-out.
+        """
+        bounds = cell.window(t - self._staleness) if self._staleness > 0 else None
+        low = bounds[0] if bounds is not None else cell.base - cell.dec + cell.inc + cell.ulo
+        return low - cell.fly_dec - sku.fly_null
 
     def _leave(self, op: Op) -> None:
         """``op`` is no longer in flight (its outcome is known, or unknown for good)."""

@@ -404,3 +404,35 @@ def test_an_order_the_oms_could_not_settle_is_asked_of_the_source_of_truth(
     if reservation is not None:
         routes["/reservations/o1"] = reservation
     assert _adapter(routes).order_by_key("k1").phase == phase
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "phase"),
+    [
+        (201, {"status": "confirmed", "order_id": "o1"}, "ok"),
+        (409, {"status": "rejected", "reason": "out_of_stock"}, "fail"),
+        (422, {"status": "invalid"}, "fail"),
+        (503, {"status": "error"}, "info"),
+        (0, None, "info"),
+        (200, {"sku": "SKU-1", "locations": {"loc-1": 3}}, "info"),
+    ],
+    ids=[
+        "a confirmed order applied",
+        "a rejection did not",
+        "an invalid request did not",
+        "a 5xx may have been applied",
+        "no answer may have been applied",
+        "a 2xx that is not the order proves nothing: unknown, resolved afterwards",
+    ],
+)  # fmt: skip
+def test_only_definite_answers_decide_an_order(
+    status: int, body: dict[str, Any] | None, phase: str
+) -> None:
+    assert _adapter({}).place_outcome(status, body).phase == phase
+
+
+def test_a_cancel_is_applied_only_when_the_answer_says_cancelled() -> None:
+    adapter = _adapter({})
+    assert adapter.cancel_outcome(200, {"order_id": "o1", "status": "cancelled"}).phase == "ok"
+    assert adapter.cancel_outcome(200, {"sku": "SKU-1"}).phase == "info"
+    assert adapter.cancel_outcome(409, {"status": "confirmed"}).phase == "fail"

@@ -257,6 +257,26 @@ CASES: list[tuple[str, Callable[[], History], dict[str, Any]]] = [
         {"undersell_false_sold_out": 0, "sold_out_answers": 1},
     ),
     (
+        "a unit returned within the view staleness allowance may not show yet: true sold-out",
+        lambda: (
+            History(A_L1=1)
+            .place("p1", 1.0, 1.1, order="o1")
+            .cancel("c1", 5.0, 5.1, order="o1")
+            .place("p2", 6.0, 6.1, "fail", reason="out_of_stock")
+        ),
+        {"undersell_false_sold_out": 0, "sold_out_answers": 1},
+    ),
+    (
+        "a unit returned longer ago than the staleness allowance is a false sold-out",
+        lambda: (
+            History(A_L1=1)
+            .place("p1", 1.0, 1.1, order="o1")
+            .cancel("c1", 5.0, 5.1, order="o1")
+            .place("p2", 8.0, 8.1, "fail", reason="out_of_stock")
+        ),
+        {"undersell_false_sold_out": 1, "sold_out_answers": 1},
+    ),
+    (
         "a concurrent order that took the last unit excuses a sold-out answer",
         lambda: (
             History(A_L1=1)
