@@ -145,7 +145,10 @@ class OpTracker:
         "sold out" while units came back within that time: not a false sold-out.
         """
         bounds = cell.window(t - self._staleness) if self._staleness > 0 else None
-        low = bounds[0] if bounds is not None else cell.base - cell.dec + cell.inc + cell.ulo
+        if bounds is not None:
+            low = bounds[0]
+        else:  # callers check the baseline first
+            low = (cell.base or 0) - cell.dec + cell.inc + cell.ulo
         return low - cell.fly_dec - sku.fly_null
 
     def _leave(self, op: Op) -> None:
