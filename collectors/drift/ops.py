@@ -145,11 +145,8 @@ class OpTracker:
         "sold out" while units came back within that time: not a false sold-out.
         """
         bounds = cell.window(t - self._staleness) if self._staleness > 0 else None
-        if bounds is not None:
-            low = bounds[0]
-        else:  # callers check the baseline first
-            low = (cell.base or 0) - cell.dec + cell.inc + cell.ulo
-        return low - cell.fly_dec - sku.fly_null
+        now = (cell.base or 0) - cell.dec + cell.inc + cell.ulo  # callers check the baseline
+        return (bounds[0] if bounds is not None else now) - cell.fly_dec - sku.fly_null
 
     def _leave(self, op: Op) -> None:
         """``op`` is no longer in flight (its outcome is known, or unknown for good)."""
