@@ -42,6 +42,12 @@ def drift_summary(report: DriftReport) -> str:
         f"{report.views_outside_interval}/{report.view_observations} view observations outside "
         f"the interval, {report.undersell_false_sold_out} false sold-outs in "
         f"{report.place_invokes} orders, convergence p99 {lag_text}, "
-        f"{report.never_converged} never converged, {report.unknown_ops} unknown outcomes"
+        f"{report.never_converged} never converged, {report.unknown_ops} unknown outcomes "
+        f"({_resolved(report)} resolved afterwards)"
         f"{during}"
     )
+
+
+def _resolved(report: DriftReport) -> int:
+    """Unknown outcomes the OMS answered for at the end of the run."""
+    return sum(c.get("resolved_ok", 0) + c.get("resolved_fail", 0) for c in report.unknown.values())
