@@ -40,6 +40,7 @@ from chaoslib.types import Dry, Strategy
 from chaos.events import append_event
 from chaos.leases import LEASES
 from chaos.settings import MAX_LEASE_S
+from platforms.processes import die_with_parent_hook
 from slo.errors import PeakopsError, UsageError
 from slo.exitcodes import ExitCode
 
@@ -239,19 +240,23 @@ def runner_command(
 def run_child(command: Sequence[str], *, grace_s: float = 60.0) -> int:
     """Run a runner child in the foreground and return its exit code.
 
-    Ctrl-C reaches the child too (same process group): we keep waiting up to
-    ``grace_s`` while it rolls back, then kill it.
+    The child dies with us on SIGKILL (a death signal). Whatever stops us (Ctrl-C, which
+    reaches the child too, or a signal the CLI turned into an exception), the child is
+    asked to stop (SIGTERM: it plays its rollbacks), given ``grace_s``, then killed;
+    the exception is raised again for the caller to map to an exit code.
     """
-    child = subprocess.Popen(list(command))
+    child = subprocess.Popen(list(command), preexec_fn=die_with_parent_hook())
     try:
         return child.wait()
-    except KeyboardInterrupt:
+    except BaseException:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
         try:
-            return child.wait(timeout=grace_s)
+            child.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
-            child.kill()
+            child.kill()  # its faults lapse with their leases
             child.wait()
-            return int(ExitCode.REVERT_FAILED)
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:

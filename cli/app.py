@@ -18,20 +18,23 @@ import typer
 
 from cli.chaos_commands import chaos_app
 from cli.common import (
+    AllowHostOption,
     OmsVersion,
     Output,
     OutputOption,
     PlanOption,
     ProcessesOption,
+    allowed_hosts,
     fail,
     load_with_overrides,
     parse_flag,
     run_with_progress,
     show,
-    stderr,
     stdout,
+    stopped,
 )
 from cli.profile_commands import profiles_app
+from rehearsal.shutdown import Stopped
 from slo.durations import parse_duration
 from slo.errors import PeakopsError
 from slo.loader import load_plan
@@ -67,20 +70,24 @@ def rehearse(
         Path | None, typer.Option(help="Where run directories go (default: outputs.runDir).")
     ] = None,
     processes: ProcessesOption = 1,
+    allow_host: AllowHostOption = None,
     output: OutputOption = Output.table,
 ) -> None:
-    """Run a peak rehearsal: target up, order flood, SLO gate. Exit code is the verdict."""
+    """Run a peak rehearsal: target up, order flood, SLO gate. Exit code is the verdict.
+
+    SIGINT, SIGTERM or SIGHUP stop it cleanly: load and faults stopped, target down,
+    what was recorded gated (inconclusive); exit 128 + the signal (130, 143, 129).
+    """
     try:
         the_plan = load_with_overrides(
             plan, duration=duration, oms_version=oms_version.value if oms_version else None
         )
         root = run_dir if run_dir is not None else Path(the_plan.outputs.run_dir)
-        result = run_with_progress(the_plan, root, processes)
+        result = run_with_progress(the_plan, root, processes, allowed_hosts(allow_host))
     except PeakopsError as err:
         fail(err)
-    except KeyboardInterrupt:
-        stderr.print("peakops: interrupted; what was recorded is gated in the run directory")
-        raise typer.Exit(130) from None
+    except Stopped as stop:
+        stopped(stop, output)
     show(result, output)
     raise typer.Exit(result.verdict.exit_code)
 
@@ -104,6 +111,7 @@ def load(
     ] = 0.0,
     processes: ProcessesOption = 1,
     run_dir: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("runs"),
+    allow_host: AllowHostOption = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Flood one URL at a fixed arrival rate (open model, like wrk2 -R) and judge it.
@@ -122,12 +130,11 @@ def load(
             arrivals=arrivals.value,
             trace_sample_ratio=trace_sample_ratio,
         )
-        result = run_with_progress(plan, run_dir, processes)
+        result = run_with_progress(plan, run_dir, processes, allowed_hosts(allow_host))
     except PeakopsError as err:
         fail(err)
-    except KeyboardInterrupt:
-        stderr.print("peakops: interrupted; the run directory keeps what was recorded")
-        raise typer.Exit(130) from None
+    except Stopped as stop:
+        stopped(stop, output)
     show(result, output)
     raise typer.Exit(result.verdict.exit_code)
 

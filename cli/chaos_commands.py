@@ -14,6 +14,7 @@ from cli.common import (
     Output,
     OutputOption,
     fail,
+    stderr,
     stdout,
 )
 from slo.errors import PeakopsError
@@ -101,11 +102,23 @@ def chaos_run(
         command = runner_command(path, journal=journal, variables=variables, dry_run=dry_run)
     except PeakopsError as err:
         fail(err)
-    raise typer.Exit(run_child(command))
+    from rehearsal.shutdown import Stopped, stop_on_signals
+
+    try:
+        with stop_on_signals():
+            code = run_child(command)
+    except Stopped as stop:
+        stderr.print(f"peakops: {stop.reason}: the experiment was stopped; its rollbacks ran")
+        raise typer.Exit(128 + stop.signum) from None
+    raise typer.Exit(code)
 
 
 @chaos_app.command("reap")
 def chaos_reap(
+    run_dir: Annotated[
+        Path | None,
+        typer.Option(help="A run directory: reap what that run may have left (its platform)."),
+    ] = None,
     namespace: NamespaceOption = None,
     kubeconfig: KubeconfigOption = None,
     kube_host: KubeHostOption = None,
@@ -113,16 +126,28 @@ def chaos_reap(
         list[str] | None, typer.Option(help="A local fault proxy's control URL to reset.")
     ] = None,
 ) -> None:
-    """Remove faults whose lease ran out (NetworkPolicies) or every toxic of a fault proxy."""
-    from chaos.reaper import reap
+    """Remove leftover faults: a run's fault proxies' toxics, expired NetworkPolicies.
 
+    Exit 0 when nothing is left (a fault proxy that is not running holds no fault);
+    exit 5 only when a fault is known to remain.
+    """
+    from chaos.reaper import Reaped, reap, reap_run
+
+    config, host = kubeconfig or "", kube_host or ""
     try:
-        removed = reap(
-            namespaces=namespace or [], control_urls=control_url or [],
-            kubeconfig=kubeconfig or "", kube_host=kube_host or "",
-        )  # fmt: skip
+        reaped = Reaped()
+        if run_dir is not None:
+            reaped.add(reap_run(run_dir, kubeconfig=config, kube_host=host))
+        if run_dir is None or namespace or control_url:
+            reaped.add(
+                reap(namespaces=namespace or [], control_urls=control_url or [],
+                     kubeconfig=config, kube_host=host)
+            )  # fmt: skip
     except PeakopsError as err:
         fail(err)
-    for item in removed:
-        stdout.print(f"removed {item}", highlight=False)
-    stdout.print(f"reaped {len(removed)} fault(s)", highlight=False)
+    for item in reaped.removed:
+        stdout.print(f"removed {item}", highlight=False, markup=False)
+    for note in reaped.notes:
+        stdout.print(note, highlight=False, markup=False)
+    left = "" if reaped.removed else ": nothing left"
+    stdout.print(f"reaped {len(reaped.removed)} fault(s){left}", highlight=False, markup=False)

@@ -4,6 +4,7 @@ loading a plan with its command-line overrides, running a rehearsal with progres
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -12,21 +13,26 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from rehearsal.shutdown import Stopped, exit_code_for
 from rollout.console import render_result
 from rollout.gate import GateResult
 from slo.durations import parse_duration
 from slo.errors import PeakopsError, UsageError
+from slo.hosts import ALLOWED_HOSTS_ENV, operator_hosts
 from slo.loader import load_plan
 from slo.plan import Plan, with_overrides
 
 __all__ = [
+    "AllowHostOption",
     "OmsVersion",
     "Output",
     "OutputOption",
     "PlanOption",
     "ProcessesOption",
+    "allowed_hosts",
     "fail",
     "load_with_overrides",
     "parse_flag",
@@ -34,6 +40,7 @@ __all__ = [
     "show",
     "stderr",
     "stdout",
+    "stopped",
 ]
 
 # Pipes and CI logs get a fixed, wide layout instead of Rich's 80-column default.
@@ -55,13 +62,21 @@ PlanOption = Annotated[Path, typer.Option("--plan", "-p", help="Plan file.")]
 ProcessesOption = Annotated[
     int, typer.Option(min=1, max=64, help="Load processes (Locust workers); 1 runs in one process.")
 ]
+AllowHostOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-host",
+        help="A non-loopback host load may go to (repeatable); the plan must allow it too. "
+        "Also PEAKOPS_ALLOWED_HOSTS.",
+    ),
+]
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="table for people, json on stdout for machines.")
 ]
 
 
 def fail(err: PeakopsError) -> NoReturn:
-    stderr.print(f"[bold red]peakops: error:[/] {err}", highlight=False, markup=True)
+    stderr.print(f"[bold red]peakops: error:[/] {escape(str(err))}", highlight=False, markup=True)
     raise typer.Exit(int(err.exit_code))
 
 
@@ -82,16 +97,26 @@ def load_with_overrides(
 
 
 def _chaos_before(plan: Plan, end_s: float) -> Plan:
-    """Skip the chaos steps a shorter ``--duration`` leaves past the end of the load."""
-    kept = tuple(step for step in plan.chaos if step.offset_s < end_s)
+    """Skip the chaos steps a shorter ``--duration`` leaves unfinished at the end of the load."""
+    kept = tuple(
+        step for step in plan.chaos if step.offset_s + (step.duration_s or 0) <= end_s
+        and step.offset_s < end_s
+    )  # fmt: skip
     if len(kept) == len(plan.chaos):
         return plan
     skipped = ", ".join(step.experiment for step in plan.chaos if step not in kept)
-    stderr.print(f"peakops: skipping chaos {skipped}: it starts after the {end_s:g} s load")
+    stderr.print(f"peakops: skipping chaos {skipped}: it would not end inside the {end_s:g} s load")
     return plan.model_copy(update={"chaos": kept})
 
 
-def run_with_progress(plan: Plan, root: Path, processes: int) -> GateResult:
+def allowed_hosts(flags: list[str] | None) -> frozenset[str]:
+    """The operator's hosts: ``PEAKOPS_ALLOWED_HOSTS`` and ``--allow-host`` (UsageError if bad)."""
+    return operator_hosts(os.environ.get(ALLOWED_HOSTS_ENV), flags or [])
+
+
+def run_with_progress(
+    plan: Plan, root: Path, processes: int, hosts: frozenset[str] = frozenset()
+) -> GateResult:
     from rehearsal.run import rehearse as run_rehearsal
 
     with Progress(
@@ -107,8 +132,22 @@ def run_with_progress(plan: Plan, root: Path, processes: int) -> GateResult:
             plan,
             root,
             processes=processes,
+            allowed_hosts=hosts,
             progress=lambda done, _total: bar.update(task, completed=done),
         )
+
+
+def stopped(stop: Stopped, output: Output) -> NoReturn:
+    """A rehearsal stopped by a signal or its deadline: what was gated, then 128 + signal."""
+    result = stop.result
+    if isinstance(result, GateResult):
+        show(result, output)
+    stderr.print(
+        f"peakops: stopped: {stop.reason}; the load, every fault and the target were stopped "
+        "and what was recorded is gated in the run directory"
+    )
+    code = exit_code_for(stop, result.verdict.exit_code if isinstance(result, GateResult) else 4)
+    raise typer.Exit(code)
 
 
 def show(result: GateResult, output: Output) -> None:

@@ -2,23 +2,37 @@
 
 The load process calls ``IntervalRecorder.record`` for every request (the hot path:
 a dict lookup and one histogram update). Each completed interval is handed to a sink
-as one record per endpoint, with the histogram encoded in HdrHistogram's standard
+as one record per endpoint, with the histograms encoded in HdrHistogram's standard
 compressed base64 form, so intervals from several processes merge exactly.
+
+Successful and failed requests go into separate histograms (``hist`` and
+``hist_fail``): latency objectives judge successful requests only (a refused
+connection answers in microseconds and would flatter the percentiles), and how long
+failures took is reported beside them. Failures are also counted by reason
+(``errors``: an exception's type name, or ``HTTP <status>``). Records written before
+``hist_fail`` existed hold every request in ``hist``; ``merge`` reads both forms.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hdrh.histogram import HdrHistogram
 
+from slo.stats import EndpointStats
+
 __all__ = [
     "EncodedDistribution",
+    "EndpointRecords",
     "HdrDistribution",
     "IntervalRecorder",
+    "RecordedEndpoint",
+    "combine",
     "decode_histogram",
     "merge",
     "merge_distributions",
@@ -38,12 +52,37 @@ def new_histogram() -> HdrHistogram:
 
 
 def decode_histogram(encoded: str) -> HdrHistogram:
-    """Decode a histogram written by ``IntervalRecorder``."""
-    return HdrHistogram.decode(encoded.encode())
+    """Decode a histogram written by ``IntervalRecorder``.
+
+    Anything else (not base64, truncated, another range or precision) raises
+    ``ValueError`` saying why: the text comes from a file, and a histogram of another
+    range would fail to merge or misplace its values.
+    """
+    if not isinstance(encoded, str) or not encoded:
+        raise ValueError(f"not an HdrHistogram: {encoded!r:.40}")
+    try:
+        histogram = HdrHistogram.decode(encoded.encode())
+    except Exception as err:  # hdrh, base64, zlib and struct each raise their own
+        raise ValueError(f"corrupt HdrHistogram: {type(err).__name__}: {err}") from err
+    found = (
+        histogram.lowest_trackable_value,
+        histogram.highest_trackable_value,
+        histogram.significant_figures,
+    )
+    if found != (LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS):
+        raise ValueError(
+            f"not a peakops latency histogram: {found[0]}..{found[1]} us at {found[2]} "
+            f"digits (expected {LOWEST_US}..{HIGHEST_US} us at {SIGNIFICANT_DIGITS})"
+        )
+    return histogram
 
 
 class HdrDistribution:
-    """A merged latency histogram seen as an ``slo.stats.LatencyDistribution`` (ms)."""
+    """A merged latency histogram seen as an ``slo.stats.LatencyDistribution`` (ms).
+
+    Empty (no successful request), its percentiles are infinite, not 0 ms: a window in
+    which every request failed must not read as fast (``slo.recovery`` checks for it).
+    """
 
     def __init__(self, histogram: HdrHistogram | None = None) -> None:
         self.histogram = histogram if histogram is not None else new_histogram()
@@ -52,6 +91,8 @@ class HdrDistribution:
         self.histogram.add(other)
 
     def value_at_percentile(self, percentile: float) -> float:
+        if self.histogram.get_total_count() == 0:
+            return math.inf
         return float(self.histogram.get_value_at_percentile(percentile)) / 1000.0
 
     @property
@@ -79,6 +120,8 @@ class EncodedDistribution:
         return decode_histogram(self.encoded)
 
     def value_at_percentile(self, percentile: float) -> float:
+        if self._count == 0:  # as ``HdrDistribution``: no sample, no finite percentile
+            return math.inf
         return float(self.decode().get_value_at_percentile(percentile)) / 1000.0
 
     @property
@@ -96,12 +139,21 @@ def merge_distributions(parts: Sequence[Any]) -> HdrDistribution:
 
 @dataclass
 class _Bucket:
-    histogram: HdrHistogram = field(default_factory=new_histogram)
+    histogram: HdrHistogram = field(default_factory=new_histogram)  # successful requests
     ok: int = 0
     fail: int = 0
-    # The slowest traced request of the interval: the exemplar worth opening.
+    # Made on the first failure: building a histogram costs ~0.1 ms.
+    failed: HdrHistogram | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+    # The slowest traced successful request of the interval: the exemplar worth opening.
     exemplar_trace: str | None = None
     exemplar_s: float = -1.0
+
+
+@functools.cache
+def _empty_encoded() -> str:
+    """``hist_fail`` of an interval without failures (encoded once, not per record)."""
+    return new_histogram().encode().decode()
 
 
 class IntervalRecorder:
@@ -127,9 +179,19 @@ class IntervalRecorder:
         self._buckets: dict[str, _Bucket] = {}
 
     def record(
-        self, endpoint: str, latency_s: float, ok: bool, trace_id: str | None = None
+        self,
+        endpoint: str,
+        latency_s: float,
+        ok: bool,
+        trace_id: str | None = None,
+        error: str | None = None,
     ) -> None:
-        """Record one request that ended now (``trace_id`` if it was traced)."""
+        """Record one request that ended now (``trace_id`` if it was traced).
+
+        A failed request (``ok`` false) goes into the failures' histogram and is
+        counted under ``error``: why it failed (``ConnectionRefusedError``, ``HTTP 503``;
+        ``unknown`` when not given).
+        """
         index = int(self._clock() // self._interval)
         if index != self._index:
             self._emit()
@@ -138,11 +200,11 @@ class IntervalRecorder:
         if bucket is None:
             bucket = self._buckets[endpoint] = _Bucket()
         micros = min(max(int(latency_s * 1_000_000), LOWEST_US), HIGHEST_US)
+        if not ok:
+            _record_failure(bucket, micros, error)
+            return
         bucket.histogram.record_value(micros)
-        if ok:
-            bucket.ok += 1
-        else:
-            bucket.fail += 1
+        bucket.ok += 1
         if trace_id is not None and latency_s > bucket.exemplar_s:
             bucket.exemplar_trace, bucket.exemplar_s = trace_id, latency_s
 
@@ -164,6 +226,16 @@ class IntervalRecorder:
         self._buckets = {}
 
 
+def _record_failure(bucket: _Bucket, micros: int, error: str | None) -> None:
+    failed = bucket.failed
+    if failed is None:
+        failed = bucket.failed = new_histogram()
+    failed.record_value(micros)
+    bucket.fail += 1
+    reason = error if error is not None else "unknown"
+    bucket.errors[reason] = bucket.errors.get(reason, 0) + 1
+
+
 def _interval_record(
     start: float, interval: float, endpoint: str, bucket: _Bucket, source: str
 ) -> dict[str, Any]:
@@ -175,18 +247,73 @@ def _interval_record(
         "fail": bucket.fail,
         "source": source,
         "hist": bucket.histogram.encode().decode(),
+        "hist_fail": (
+            bucket.failed.encode().decode() if bucket.failed is not None else _empty_encoded()
+        ),
     }
+    if bucket.errors:
+        record["errors"] = dict(sorted(bucket.errors.items()))
     if bucket.exemplar_trace is not None:
         record["exemplar"] = {"trace_id": bucket.exemplar_trace, "latency_s": bucket.exemplar_s}
     return record
 
 
-def merge(records: Iterable[dict[str, Any]]) -> dict[str, tuple[int, int, HdrDistribution]]:
-    """Merge interval records into per-endpoint (ok, fail, distribution)."""
-    merged: dict[str, tuple[int, int, HdrDistribution]] = {}
+class EndpointRecords(NamedTuple):
+    """An endpoint's interval records merged: counts, latencies and why requests failed.
+
+    ``latency`` holds successful requests; ``failed`` the failed ones, or None when no
+    record had ``hist_fail`` (an older run: its failures are inside ``latency``).
+    """
+
+    ok: int
+    fail: int
+    latency: HdrDistribution
+    failed: HdrDistribution | None
+    errors: dict[str, int]
+
+
+def merge(records: Iterable[dict[str, Any]]) -> dict[str, EndpointRecords]:
+    """Merge interval records (either form, see the module docstring) per endpoint."""
+    merged: dict[str, EndpointRecords] = {}
     for record in records:
         endpoint = record["endpoint"]
-        ok, fail, dist = merged.get(endpoint, (0, 0, HdrDistribution()))
-        dist.add(decode_histogram(record["hist"]))
-        merged[endpoint] = (ok + int(record["ok"]), fail + int(record["fail"]), dist)
+        ok, fail, latency, failed, errors = merged.get(endpoint) or (
+            0, 0, HdrDistribution(), None, {},
+        )  # fmt: skip
+        latency.add(decode_histogram(record["hist"]))
+        if "hist_fail" in record:
+            failed = failed if failed is not None else HdrDistribution()
+            failed.add(decode_histogram(record["hist_fail"]))
+        for reason, count in record.get("errors", {}).items():
+            errors[reason] = errors.get(reason, 0) + int(count)
+        merged[endpoint] = EndpointRecords(
+            ok + int(record["ok"]), fail + int(record["fail"]), latency, failed, errors
+        )
     return merged
+
+
+def combine(parts: Iterable[EndpointRecords]) -> EndpointRecords:
+    """Several endpoints' merged records as one (the all-endpoints figures)."""
+    ok = fail = 0
+    latency, failed, errors = HdrDistribution(), None, dict[str, int]()
+    for part in parts:
+        ok, fail = ok + part.ok, fail + part.fail
+        latency.add(part.latency.histogram)
+        if part.failed is not None:
+            failed = failed if failed is not None else HdrDistribution()
+            failed.add(part.failed.histogram)
+        for reason, count in part.errors.items():
+            errors[reason] = errors.get(reason, 0) + count
+    return EndpointRecords(ok, fail, latency, failed, errors)
+
+
+@dataclass(frozen=True)
+class RecordedEndpoint(EndpointStats):
+    """``EndpointStats`` with what reports show besides: the failures' latency and reasons.
+
+    ``latency`` (what latency objectives judge) holds successful requests only, so its
+    ``total_count`` is the successful requests, not ``requests``.
+    """
+
+    failed_latency: HdrDistribution | None = None
+    errors: Mapping[str, int] = field(default_factory=dict)

@@ -5,8 +5,10 @@ collector is fed the same interval records that go into the run directory: each
 interval's histogram is counted into the Prometheus buckets as it arrives (a scrape
 only copies counters: it runs on the load generator's event loop, and counting the
 whole run's histogram at every scrape stalled shoppers' requests for 100+ ms). It
-serves client latency histograms (with the slowest traced request of each interval as
-a trace-id exemplar), request and arrival counters, journeys in flight.
+serves client latency histograms of every request, successful or failed (as before the
+run directory kept them apart: the chaos stop condition reads them), with the slowest
+traced successful request of each interval as a trace-id exemplar, request and arrival
+counters, journeys in flight.
 Served on 127.0.0.1 only; exemplars need the OpenMetrics format (Prometheus
 negotiates it).
 """
@@ -78,7 +80,7 @@ class LiveMetrics:
 
     def observe_latency(self, record: dict[str, Any]) -> None:
         endpoint = record["endpoint"]
-        histogram = decode_histogram(record["hist"])
+        histogram = decode_histogram(record["hist"])  # successful requests, as the gate judges
         counts = _bucket_counts(histogram)
         interval_sum_s = _sum_us(histogram) / 1e6
         with self._lock:

@@ -14,6 +14,7 @@ atomically (write to a temp file, rename), so a reader never sees half a header.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from collectors.jsonl import JsonlAppender, read_jsonl
+from collectors.jsonl import JsonlAppender, read_jsonl, shown
 from slo.conventions import RUN_FORMAT_VERSION
 from slo.errors import RunDirError
 from slo.runfiles import EVENTS_FILE, HEADER_FILE
@@ -86,9 +87,11 @@ class RunDir:
         run = cls(path)
         header = run.header()
         version = header.get("format_version")
-        if version != RUN_FORMAT_VERSION:
+        if "format_version" not in header:
+            raise RunDirError(f"{path / HEADER_FILE}: no format_version: not a peakops header")
+        if type(version) is not int or version != RUN_FORMAT_VERSION:  # not 1.0, not true
             raise RunDirError(
-                f"{path / HEADER_FILE}: unsupported format_version {version!r} "
+                f"{path / HEADER_FILE}: unsupported format_version {shown(version)} "
                 f"(this peakops reads {RUN_FORMAT_VERSION})"
             )
         return run
@@ -107,14 +110,27 @@ class RunDir:
         if not self.path.is_dir():
             raise RunDirError(f"{self.path}: no such run directory")
         try:
-            data = json.loads(header_path.read_text())
+            data = json.loads(header_path.read_bytes())
         except FileNotFoundError as err:
             raise RunDirError(f"{header_path}: missing: not a peakops run directory") from err
-        except ValueError as err:
+        except OSError as err:  # a directory, no permission
+            raise RunDirError(f"{header_path}: cannot read: {err.strerror or err}") from err
+        except (ValueError, RecursionError) as err:  # not JSON, not UTF-8, nested too deep
             raise RunDirError(f"{header_path}: corrupt header: {err}") from err
         if not isinstance(data, dict):
             raise RunDirError(f"{header_path}: corrupt header: expected a JSON object")
         return data
+
+    def plan_snapshot(self) -> dict[str, Any]:
+        """The plan the run was started with (``plan`` of the header), as written."""
+        header = self.header()
+        where = self.path / HEADER_FILE
+        if "plan" not in header:
+            raise RunDirError(f"{where}: no plan snapshot (field 'plan' is missing)")
+        plan = header["plan"]
+        if not isinstance(plan, dict):
+            raise RunDirError(f"{where}: field 'plan': expected an object, got {shown(plan)}")
+        return plan
 
     def write_header(self, header: dict[str, Any]) -> None:
         self.write_json(HEADER_FILE, header)
@@ -124,23 +140,26 @@ class RunDir:
         header.update(fields)
         self.write_header(header)
 
-    def finish(self, status: str) -> None:
-        """Stamp the end of the run into the header."""
+    def finish(self, status: str, **fields: Any) -> None:
+        """Stamp the end of the run into the header (``fields``: e.g. the stopping signal)."""
         now = time.time()
-        self.update_header(ended_at=_iso(now), ended_ts=now, status=status)
+        self.update_header(ended_at=_iso(now), ended_ts=now, status=status, **fields)
 
     def write_json(self, name: str, data: Any) -> None:
         """Replace ``name`` atomically with ``data`` as pretty, sorted JSON."""
-        target = self.path / name
-        tmp = target.with_name(f".{name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, target)
+        self.write_text(name, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     def write_text(self, name: str, text: str) -> None:
+        """Replace ``name`` atomically with ``text`` (a reader never sees half a file)."""
         target = self.path / name
         tmp = target.with_name(f".{name}.tmp-{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, target)
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, target)
+        except OSError as err:  # e.g. a directory where the file goes
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise RunDirError(f"{target}: cannot write: {err.strerror or err}") from err
 
     # -- append-only streams -------------------------------------------------------
 

@@ -24,11 +24,25 @@ from typing import Any
 
 import httpx
 
+from collectors.jsonl import RecordError, count, maybe_unix_time, parse_jsonl, text, unix_time
 from collectors.rundir import RunDir
+from collectors.timeline import FaultSpan, read_timeline
 from slo.conventions import STORE_OFFLINE
+from slo.errors import RunDirError
 from slo.runfiles import STORES_FILE
 
-__all__ = ["StoreOutage", "StoreWatch", "store_outages"]
+__all__ = [
+    "StoreOutage",
+    "StoreWatch",
+    "outages",
+    "parse_poll",
+    "poll_outbox",
+    "read_polls",
+    "store_outages",
+]
+
+Poll = dict[str, Any]
+"""A checked ``stores.jsonl`` record."""
 
 
 _FIELDS = ("online", "pending", "pending_units", "forwarded_total", "last_drained_at")
@@ -104,26 +118,54 @@ class StoreOutage:
 def store_outages(
     events: Iterable[Mapping[str, Any]], samples: Iterable[Mapping[str, Any]]
 ) -> list[StoreOutage]:
-    """Every ``store-offline`` window with what the outbox polls saw during and after it."""
-    windows: dict[str, list[float | None]] = {}
-    for event in events:
-        if event.get("type") == "fault_started" and event.get("fault") == STORE_OFFLINE:
-            windows[str(event["id"])] = [float(event["ts"]), None]
-        elif event.get("type") == "fault_stopped" and str(event.get("id")) in windows:
-            windows[str(event["id"])][1] = float(event["ts"])
-    polls = sorted((s for s in samples if "error" not in s), key=lambda s: float(s["t"]))
-    return [_outage(fid, start, stop, polls) for fid, (start, stop) in windows.items() if start]
+    """Every ``store-offline`` window of ``events`` with what the outbox polls saw during
+    and after it (records as written; a bad one raises ``RunDirError``)."""
+    polls = [_checked(sample, f"poll {n}") for n, sample in enumerate(samples, start=1)]
+    return outages(read_timeline(events).spans, polls)
 
 
-def _outage(
-    fault_id: str, started: float, stopped: float | None, polls: list[Mapping[str, Any]]
-) -> StoreOutage:
-    latest: dict[str, Mapping[str, Any]] = {}  # store -> its newest poll so far
+def outages(spans: Iterable[FaultSpan], polls: Iterable[Poll]) -> list[StoreOutage]:
+    """Every ``store-offline`` fault of ``spans`` with what the checked ``polls`` saw."""
+    answered = sorted((p for p in polls if "error" not in p), key=lambda p: p["t"])
+    return [
+        _outage(span.id, span.start, span.stopped, answered)
+        for span in spans
+        if span.name == STORE_OFFLINE
+    ]
+
+
+def parse_poll(record: Mapping[str, Any], where: str = "") -> Poll:
+    """One ``stores.jsonl`` record, checked (the module docstring)."""
+    poll = dict(record)
+    poll.update(t=unix_time(record, "t"), store=text(record, "store"))
+    if "error" in record:
+        poll["error"] = text(record, "error", "")
+        return poll
+    for name in ("pending", "pending_units"):
+        poll[name] = None if record.get(name) is None else count(record, name)
+    poll["last_drained_at"] = maybe_unix_time(record, "last_drained_at")
+    return poll
+
+
+def read_polls(run: RunDir) -> list[Poll]:
+    """Every record of the run's ``stores.jsonl``, checked (``RunDirError``: file and line)."""
+    return list(parse_jsonl(run.file(STORES_FILE), parse_poll))
+
+
+def _checked(record: Mapping[str, Any], where: str) -> Poll:
+    try:
+        return parse_poll(record, where)
+    except RecordError as err:
+        raise RunDirError(f"{where}: {err}") from err
+
+
+def _outage(fault_id: str, started: float, stopped: float | None, polls: list[Poll]) -> StoreOutage:
+    latest: dict[str, Poll] = {}  # store -> its newest poll so far
     peak_units = peak_ops = seen = 0
     reconciled_at: float | None = None
     for poll in polls:
-        t = float(poll["t"])
-        latest[str(poll["store"])] = poll
+        t = poll["t"]
+        latest[poll["store"]] = poll
         if t < started:
             continue
         seen += 1
@@ -138,7 +180,7 @@ def _outage(
     return StoreOutage(fault_id, started, stopped, peak_units, peak_ops, reconciled_at, seen)
 
 
-def _drained_at(stores: list[Mapping[str, Any]], stopped: float, seen_empty: float) -> float:
+def _drained_at(stores: list[Poll], stopped: float, seen_empty: float) -> float:
     """When the last store emptied its outbox after the link came back: the stores' own
     drain time, or the poll that saw them empty when they do not say."""
     drained = max((float(p.get("last_drained_at") or 0.0) for p in stores), default=0.0)

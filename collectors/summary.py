@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.latency import (
     EncodedDistribution,
     HdrDistribution,
+    RecordedEndpoint,
+    combine,
     decode_histogram,
     merge,
     merge_distributions,
 )
+from collectors.records import bad_histogram, read_latency, read_load
 from collectors.rundir import RunDir
 from collectors.timeline import RunTimeline
 from slo.conventions import ENDPOINT_PLACE_ORDER
+from slo.errors import RunDirError
 from slo.knee import Window
-from slo.runfiles import LATENCY_FILE, LOAD_FILE
 from slo.stats import ALL_ENDPOINTS, EndpointStats, GeneratorStats, RunStats
 from slo.timeline import Second, Timeline
 
@@ -34,6 +37,7 @@ __all__ = [
 ]
 
 REPORTED_PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+FAILED_PERCENTILES = (50.0, 99.0)
 
 
 @dataclass(frozen=True)
@@ -113,19 +117,20 @@ def run_stats(run: RunDir, timeline: RunTimeline) -> tuple[RunStats, LoadWindow 
     Besides the whole-run figures, keeps each interval (encoded) for objectives that
     judge a phase of the run and for recovery, with the run's fault windows.
     """
-    latency = list(run.records(LATENCY_FILE))
-    load = list(run.records(LOAD_FILE))
-    merged = merge(latency)
-    endpoints: dict[str, EndpointStats] = {}
-    total = HdrDistribution()
-    ok_all = fail_all = 0
-    for endpoint, (ok, fail, dist) in sorted(merged.items()):
-        endpoints[endpoint] = EndpointStats(endpoint, ok + fail, fail, dist)
-        total.add(dist.histogram)
-        ok_all += ok
-        fail_all += fail
+    located = read_latency(run)  # each record checked once (collectors.records)
+    latency = [record for _, record in located]
+    load = read_load(run)
+    try:
+        merged = merge(latency)
+    except ValueError as err:  # a histogram that does not decode: name its record
+        raise bad_histogram(located, err) from err
     if merged:
-        endpoints[ALL_ENDPOINTS] = EndpointStats(ALL_ENDPOINTS, ok_all + fail_all, fail_all, total)
+        merged = {**dict(sorted(merged.items())), ALL_ENDPOINTS: combine(merged.values())}
+    endpoints: dict[str, EndpointStats] = {}
+    for endpoint, (ok, fail, dist, failed, errors) in merged.items():
+        # ``dist``: successful requests only (``failed``: the failed ones), in runs that
+        # recorded ``hist_fail``; every request in older runs (``failed`` is None).
+        endpoints[endpoint] = RecordedEndpoint(endpoint, ok + fail, fail, dist, failed, errors)
     window = load_window(timeline, latency)
     stats = RunStats(
         endpoints=endpoints,
@@ -136,7 +141,7 @@ def run_stats(run: RunDir, timeline: RunTimeline) -> tuple[RunStats, LoadWindow 
         load_end=window.end if window else None,
         timeline=_seconds(latency),
         faults=timeline.faults,
-        faults_known=timeline.events > 0,
+        faults_known=timeline.faults_known,
     )
     return stats, window
 
@@ -145,13 +150,15 @@ def _seconds(latency: list[dict[str, Any]]) -> Timeline:
     by_endpoint: dict[str, list[Second]] = defaultdict(list)
     for record in latency:
         ok, fail = int(record["ok"]), int(record["fail"])
+        # ``hist`` holds the successful requests; before ``hist_fail`` existed, all of them.
+        samples = ok if "hist_fail" in record else ok + fail
         by_endpoint[str(record["endpoint"])].append(
             Second(
                 t=float(record["t"]),
                 interval_s=float(record["interval_s"]),
                 requests=ok + fail,
                 failures=fail,
-                latency=EncodedDistribution(str(record["hist"]), ok + fail),
+                latency=EncodedDistribution(str(record["hist"]), samples),
             )
         )
     for seconds in by_endpoint.values():
@@ -161,7 +168,13 @@ def _seconds(latency: list[dict[str, Any]]) -> Timeline:
 
 @dataclass(frozen=True)
 class EndpointSummary:
-    """The per-endpoint line of a report: counts and the usual percentiles in ms."""
+    """The per-endpoint line of a report: counts and the usual percentiles in ms.
+
+    The percentiles and ``max_ms`` are of successful requests (of every request in runs
+    recorded before failures were kept apart); ``failed_ms`` holds the failed requests'
+    p50 and p99 (None when none failed or the run did not keep them apart), ``errors``
+    why they failed (exception type or ``HTTP <status>``: count).
+    """
 
     endpoint: str
     requests: int
@@ -169,6 +182,8 @@ class EndpointSummary:
     planned: float | None
     percentiles_ms: Mapping[float, float]
     max_ms: float
+    failed_ms: Mapping[float, float] | None = None
+    errors: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -181,6 +196,10 @@ class EndpointSummary:
             data["planned"] = round(self.planned, 1)
         for pct, value in self.percentiles_ms.items():
             data[f"p{pct:g}_ms"] = round(value, 3)
+        for pct in FAILED_PERCENTILES:
+            failed = self.failed_ms.get(pct) if self.failed_ms is not None else None
+            data[f"failed_p{pct:g}_ms"] = round(failed, 3) if failed is not None else None
+        data["errors"] = dict(sorted(self.errors.items()))
         return data
 
 
@@ -193,10 +212,22 @@ def endpoint_summaries(stats: RunStats) -> list[EndpointSummary]:
     for name in names:
         es = stats.endpoints[name]
         dist = es.latency
-        pcts = {p: dist.value_at_percentile(p) for p in REPORTED_PERCENTILES}
+        # No successful request: 0, as reports always showed an empty distribution.
+        pcts = {p: dist.value_at_percentile(p) if dist.total_count else 0.0
+                for p in REPORTED_PERCENTILES}  # fmt: skip
         max_ms = dist.max_ms if isinstance(dist, HdrDistribution) else pcts[99.9]
+        failed = es.failed_latency if isinstance(es, RecordedEndpoint) else None
+        failed_ms = (
+            {p: failed.value_at_percentile(p) for p in FAILED_PERCENTILES}
+            if failed is not None and failed.total_count > 0
+            else None
+        )
+        errors = es.errors if isinstance(es, RecordedEndpoint) else {}
+        planned = stats.planned.get(name)
         out.append(
-            EndpointSummary(name, es.requests, es.failures, stats.planned.get(name), pcts, max_ms)
+            EndpointSummary(
+                name, es.requests, es.failures, planned, pcts, max_ms, failed_ms, errors
+            )
         )
     return out
 
@@ -206,13 +237,17 @@ def latency_windows(
 ) -> list[Window]:
     """Per ``window_s`` slice: offered orders/min (planned) and the endpoint's percentile (ms)."""
     buckets: dict[int, HdrDistribution] = defaultdict(HdrDistribution)
-    for record in run.records(LATENCY_FILE):
+    for where, record in read_latency(run):
         if endpoint in (ALL_ENDPOINTS, record["endpoint"]):
-            buckets[int(float(record["t"]) // window_s)].add(decode_histogram(record["hist"]))
+            try:
+                histogram = decode_histogram(record["hist"])
+            except ValueError as err:
+                raise RunDirError(f"{where}: field 'hist': {err}") from err
+            buckets[int(record["t"] // window_s)].add(histogram)
     offered: dict[int, float] = defaultdict(float)
-    for record in run.records(LOAD_FILE):
-        orders = float(record.get("planned", {}).get(ENDPOINT_PLACE_ORDER, 0.0))
-        offered[int(float(record["t"]) // window_s)] += orders * 60.0 / window_s
+    for record in read_load(run):
+        orders = record["planned"].get(ENDPOINT_PLACE_ORDER, 0.0)
+        offered[int(record["t"] // window_s)] += orders * 60.0 / window_s
     if not buckets:
         return []
     first = min(buckets)

@@ -1,8 +1,9 @@
 """The plan behind ``peakops load``: flood one URL at a fixed arrival rate.
 
 Like wrk2 ``-R``: an open model at a constant rate, latency from each request's
-intended start. The plan is built as data and validated like a plan file, so a URL
-outside the allowlist or a bad number is refused with the same messages.
+intended start. The plan is built as data and validated like a plan file, so a bad URL or a
+bad number is refused with the same messages, and a host the operator did not allow
+is refused before any connection.
 """
 
 from __future__ import annotations
@@ -27,13 +28,19 @@ def url_flood_plan(
     trace_sample_ratio: float = 0.0,
     max_error_ratio: float = 0.01,
 ) -> Plan:
-    """A one-URL flood: constant profile, open model, error-ratio and throughput SLOs."""
-    endpoint = f"GET {urlsplit(url).path or '/'}"
+    """A one-URL flood: constant profile, open model, error-ratio and throughput SLOs.
+
+    The URL on the command line is the plan's key to its host; the operator's key is
+    ``--allow-host`` / ``PEAKOPS_ALLOWED_HOSTS`` (checked before any connection).
+    """
+    parts = urlsplit(url)
+    endpoint = f"GET {parts.path.rstrip('/') or '/'}"
+    hosts = ["127.0.0.1", "localhost", *([parts.hostname] if parts.hostname else [])]
     return validate_plan(
         {
             "apiVersion": "peakops/v1",
             "name": "adhoc-url-flood",
-            "target": {"kind": "url", "baseUrl": url},
+            "target": {"kind": "url", "baseUrl": url, "allowHosts": sorted(set(hosts))},
             "load": {
                 "profile": "constant",
                 "mode": "open",

@@ -1,41 +1,40 @@
-"""Chaos during a rehearsal: the platform's fault targets for the runners, and the schedule.
+"""Chaos during a rehearsal: the platform's fault targets, the runners, their configuration.
 
-Each ``plan.chaos`` step is started ``offset`` after the load started (its
-``load_started`` event) by a ``ChaosLauncher``: by default a ``python -m chaos.runner``
-child with the step's ``duration`` as ``peakops_duration_s``, whose journal and log go
-into the run directory (``chaos-<n>-<experiment>.journal.json`` / ``.log``) and whose
-fault windows go into ``events.jsonl``. What each step did (started, skipped, stopped,
-finished with an exit code) is recorded as events for the gate to judge; nothing here
-decides a verdict.
+Each ``plan.chaos`` step is started by a ``ChaosLauncher`` (``rehearsal.schedule``
+decides when): by default a ``python -m chaos.runner`` child with the step's
+``duration`` as ``peakops_duration_s``, whose journal and log go into the run
+directory (``chaos-<n>-<experiment>.journal.json`` / ``.log``) and whose fault windows
+go into ``events.jsonl``. ``chaos_variables`` is the configuration it gets.
 """
 
 from __future__ import annotations
 
 import contextlib
-import signal
-import subprocess
 import threading
-import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from chaos.catalog import experiment_path
 from chaos.handle import Replica, write_handle
 from chaos.runner import runner_command
-from collectors.rundir import EventLog, RunDir
+from collectors.rundir import RunDir
 from platforms.base import Platform
 from platforms.processes import Spawner
-from rehearsal.seams import ChaosLauncher, StepProcess
+from rehearsal.seams import StepProcess
 from slo.errors import PeakopsError
 from slo.objectives import steady_objectives
 from slo.plan import ChaosStep, ErrorRatioObjective, LatencyObjective, Plan
 from slo.policy import policy
 from slo.runfiles import CHAOS_HANDLE_FILE, EVENTS_FILE, chaos_journal, chaos_log
 
-__all__ = ["ChaosSchedule", "RunnerLauncher", "chaos_variables", "error_budget", "fault_handle"]
+__all__ = [
+    "RunnerLauncher",
+    "chaos_variables",
+    "error_budget",
+    "fault_handle",
+    "latency_budget",
+]
 
 
 # ------------------------------------------------------------ the local platform
@@ -109,139 +108,6 @@ class RunnerLauncher:
 
     def close(self) -> None:
         self._spawner.close()
-
-
-# ------------------------------------------------------------------ the schedule
-
-
-@dataclass
-class _Child:
-    index: int
-    step: ChaosStep
-    proc: StepProcess
-    started: float
-
-
-class ChaosSchedule:
-    """Starts the plan's chaos steps on time and waits for them (a context manager).
-
-    Leaving the block normally waits for every child; leaving it by an exception
-    (Ctrl-C included) cancels the steps not started and asks the running ones to stop
-    (SIGTERM: they roll back), recording a ``chaos_stopped`` event for each. An error
-    in the scheduling thread is recorded as ``chaos_schedule_failed``.
-    """
-
-    def __init__(
-        self,
-        plan: Plan,
-        run: RunDir,
-        events: EventLog,
-        *,
-        launcher: ChaosLauncher,
-        handle: Path | None,
-    ) -> None:
-        self._plan = plan
-        self._run = run
-        self._events = events
-        self._launcher = launcher
-        self._handle = handle
-        self._lock = threading.Lock()
-        self._cancel = threading.Event()
-        self._children: list[_Child] = []
-        self._thread = threading.Thread(target=self._schedule, name="peakops-chaos", daemon=True)
-
-    def __enter__(self) -> ChaosSchedule:
-        if self._plan.chaos:
-            for step in self._plan.chaos:
-                experiment_path(step.experiment)  # an unknown name fails before the flood
-            self._launcher.start()
-            self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._cancel.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
-        with self._lock:
-            children = list(self._children)
-        if exc is not None:
-            reason = f"the rehearsal stopped ({type(exc).__name__})"
-            for child in children:
-                self._stop(child, reason)
-        for child in children:
-            self._wait(child)
-        if self._plan.chaos:
-            self._launcher.close()
-
-    def _schedule(self) -> None:
-        try:
-            load = self._await_load_start()
-            if load is None:
-                return
-            started_at, metrics_url = load
-            steps = sorted(enumerate(self._plan.chaos, start=1), key=lambda s: s[1].offset_s)
-            for index, step in steps:
-                delay = started_at + step.offset_s - time.time()
-                if self._cancel.wait(max(0.0, delay)):
-                    self._skip(index, step, "the load ended before its offset")
-                    continue
-                self._start(index, step, metrics_url)
-        except Exception as err:  # recorded for the gate, which judges every step not started
-            self._events.emit("chaos_schedule_failed", error=f"{type(err).__name__}: {err}")
-
-    def _skip(self, index: int, step: ChaosStep, reason: str) -> None:
-        self._events.emit("chaos_skipped", experiment=step.experiment, index=index, reason=reason)
-
-    def _await_load_start(self) -> tuple[float, str] | None:
-        deadline = time.monotonic() + policy().chaos.load_start_timeout_s
-        while not self._cancel.wait(0.1):
-            for event in self._run.events():
-                if event.get("type") == "load_started":
-                    return float(event["ts"]), str(event.get("metrics_url") or "")
-            if time.monotonic() > deadline:
-                break
-        for index, step in enumerate(self._plan.chaos, start=1):
-            self._skip(index, step, "the load never started")
-        return None
-
-    def _start(self, index: int, step: ChaosStep, metrics_url: str) -> None:
-        variables = chaos_variables(self._plan, step, metrics_url=metrics_url, handle=self._handle)
-        proc = self._launcher.launch(index, step, variables, self._run)
-        with self._lock:
-            self._children.append(_Child(index, step, proc, time.monotonic()))
-        self._events.emit(
-            "chaos_started", experiment=step.experiment, index=index,
-            offset_s=step.offset_s, duration_s=step.duration_s, pid=proc.pid,
-        )  # fmt: skip
-
-    def _stop(self, child: _Child, reason: str) -> None:
-        if child.proc.poll() is None:
-            self._events.emit(
-                "chaos_stopped", experiment=child.step.experiment, index=child.index, reason=reason
-            )
-            child.proc.send_signal(signal.SIGTERM)  # it rolls back
-
-    def _wait(self, child: _Child) -> None:
-        grace = policy().chaos
-        budget = (child.step.duration_s or 0) + grace.child_grace_s
-        remaining = max(1.0, child.started + budget - time.monotonic())
-        try:
-            code = child.proc.wait(timeout=remaining)
-        except subprocess.TimeoutExpired:
-            self._stop(child, f"it overran its duration by {grace.child_grace_s:g} s")
-            try:
-                code = child.proc.wait(timeout=grace.rollback_grace_s)
-            except subprocess.TimeoutExpired:
-                child.proc.kill()
-                code = child.proc.wait()
-        self._events.emit(
-            "chaos_finished", experiment=child.step.experiment, index=child.index, exit_code=code
-        )
 
 
 # ------------------------------------------------------------------ configuration

@@ -10,6 +10,7 @@ the orchestration is tested with fakes.
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -19,14 +20,17 @@ from urllib.parse import urlsplit
 from collectors.rundir import EventLog, RunDir, new_run_id
 from collectors.storewatch import StoreWatch
 from platforms.base import Endpoints, Platform
-from rehearsal.chaos import ChaosSchedule, fault_handle
+from rehearsal.chaos import fault_handle
+from rehearsal.schedule import ChaosSchedule
 from rehearsal.seams import Seams
+from rehearsal.shutdown import Stopped, stop_on_signals
 from rollout.gate import GateResult, gate_run
-from slo.errors import PeakopsError, UsageError
+from slo.errors import InfraError, PeakopsError
+from slo.hosts import check_url
 from slo.plan import Plan, plan_snapshot
 from slo.policy import policy
 
-__all__ = ["Progress", "git_sha", "rehearse"]
+__all__ = ["Progress", "deadline_s", "git_sha", "rehearse"]
 
 Progress = Callable[[float, float], None]
 """Called with (elapsed seconds, planned seconds) while load runs."""
@@ -51,43 +55,71 @@ def rehearse(
     progress: Progress | None = None,
     processes: int = 1,
     seams: Seams | None = None,
+    allowed_hosts: frozenset[str] = frozenset(),
 ) -> GateResult:
     """Run one rehearsal of ``plan``; return the gate's result (files already written).
 
+    ``allowed_hosts``: the hosts the operator allows besides loopback
+    (``PEAKOPS_ALLOWED_HOSTS``, ``--allow-host``); a target outside them is refused
+    before any connection.
+
     ``processes`` > 1 spreads the load over that many Locust worker processes (the
-    default seams). On Ctrl-C the load, the chaos steps and the target are stopped,
-    what was recorded is gated, and ``KeyboardInterrupt`` is raised again.
+    default seams). SIGINT, SIGTERM, SIGHUP and the rehearsal's deadline take one path
+    (``rehearsal.shutdown``): the load, the chaos steps (their rollbacks played) and the
+    target are stopped, ``run.json`` says ``interrupted``, what was recorded is gated
+    (inconclusive), and ``Stopped`` is raised with the gate's result attached.
     """
     seams = seams or Seams.default(processes)
     run = RunDir.create(run_root, new_run_id(), plan=plan_snapshot(plan), git_sha=git_sha())
     events = EventLog(run, source="rehearsal")
     events.emit("rehearsal_started", plan=plan.name, run_id=run.run_id)
-    status = "crashed"
-    try:
-        _check_allowed(plan)
-        platform = seams.platform(plan, run, events)
-        with _running(platform, plan, events) as endpoints:
-            run.update_header(target_url=endpoints.base_url, revision=platform.current_revision())
-            _flood(plan, run, events, platform, endpoints, seams, progress)
-        status = "completed"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        events.emit("interrupted", signal="SIGINT")
-        raise
-    finally:
-        run.finish(status)
-        result = _gate(run, plan, events)
-        events.close()
+    stopped: Stopped | None = None
+    with stop_on_signals(deadline_s(plan)) as signals:
+        status, detail = "crashed", {}
+        try:
+            _check_allowed(plan, allowed_hosts)
+            platform = seams.platform(plan, run, events)
+            with _running(platform, plan, events) as endpoints:
+                run.update_header(
+                    target_url=endpoints.base_url, revision=platform.current_revision()
+                )
+                _flood(plan, run, events, platform, endpoints, seams, progress)
+            status = "completed"
+        except (Stopped, KeyboardInterrupt) as stop:  # KeyboardInterrupt: no handler here
+            stopped = stop if isinstance(stop, Stopped) else Stopped(signal.SIGINT, "interrupted")
+            status = "interrupted"
+            detail = {"signal": stopped.signal_name, "reason": stopped.reason}
+            events.emit("interrupted", **detail)
+        finally:
+            signals.hold()  # the stamp and the gate are not cut short by another signal
+            run.finish(status, **detail)
+            result = _gate(run, plan, events)
+            events.close()
+    stopped = stopped or signals.held()
+    if stopped is not None:
+        stopped.result = result
+        raise stopped
     return result
 
 
-def _check_allowed(plan: Plan) -> None:
+def deadline_s(plan: Plan) -> float:
+    """How long a rehearsal may take in all, from the start of its target to its verdict."""
+    rehearsal = policy().rehearsal
+    return (
+        rehearsal.start_timeout_s
+        + plan.load.duration_s
+        + plan.target.probes.settle_timeout_s
+        + policy().load.grace_s
+        + rehearsal.gate_timeout_s
+    )
+
+
+def _check_allowed(plan: Plan, operator: frozenset[str]) -> None:
+    """Load goes only where the plan and the operator both allow (loopback by default)."""
     target = plan.target
-    if target.kind == "url":
-        assert target.base_url is not None  # the plan model guarantees it
-        host = urlsplit(target.base_url).hostname or ""
-        if host not in target.allow_hosts:
-            raise UsageError(f"target.baseUrl: host {host!r} is not in target.allowHosts")
+    for field, url in (("target.baseUrl", target.base_url), ("target.truthUrl", target.truth_url)):
+        if url is not None:
+            check_url(url, field=field, plan_hosts=target.allow_hosts, operator_hosts=operator)
 
 
 @contextlib.contextmanager
@@ -96,6 +128,9 @@ def _running(platform: Platform, plan: Plan, events: EventLog) -> Iterator[Endpo
     try:
         platform.start()
         endpoints = platform.endpoints()
+        health = platform.health()
+        if not health.ok:  # before the flood: an unreachable target is not an SLO breach
+            raise InfraError(f"target {endpoints.base_url} is not reachable: {health.detail}")
         events.emit(
             "target_ready", url=endpoints.base_url, kind=platform.kind,
             revision=platform.current_revision(),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from rollout.gate import GateResult
 from rollout.reports import format_value
@@ -20,14 +22,14 @@ _STYLE = {
 
 
 def _slo_table(result: GateResult) -> Table:
-    table = Table(title=f"SLOs of run {result.run_id}", title_justify="left")
+    table = Table(title=f"SLOs of run {escape(result.run_id)}", title_justify="left")
     for column in ("SLO", "endpoint", "status", "observed", "threshold"):
         table.add_column(column, no_wrap=True)
     for ev in result.verdict.evaluations:
         table.add_row(
-            ev.slo_id,
-            ev.endpoint,
-            f"[{_STYLE[ev.status]}]{ev.status.value}[/]",
+            Text(ev.slo_id),
+            Text(ev.endpoint),
+            Text(ev.status.value, style=_STYLE[ev.status]),
             format_value(ev.observed, ev.unit),
             format_value(ev.threshold, ev.unit),
         )
@@ -42,7 +44,7 @@ def _endpoint_table(result: GateResult) -> Table:
         p = es.percentiles_ms
         planned = f"{es.planned:.0f}" if es.planned is not None else "-"
         table.add_row(
-            es.endpoint, planned, str(es.requests), str(es.failures),
+            Text(es.endpoint), planned, str(es.requests), str(es.failures),
             *(f"{p[q]:.1f}" for q in (50.0, 95.0, 99.0, 99.9)),
         )  # fmt: skip
     return table
@@ -58,10 +60,10 @@ def render_result(result: GateResult, console: Console) -> None:
             f"arrivals: planned {g.arrivals_planned:.0f}, sent {g.arrivals_sent}, "
             f"dropped {g.arrivals_dropped}; busiest load process {g.busiest_cpu_percent:.0f}% CPU"
         )
-    for reason in result.verdict.reasons:
-        console.print(reason)
+    for reason in result.verdict.reasons:  # user data (endpoint names, values): no markup
+        console.print(reason, markup=False, highlight=False)
     verdict = result.verdict
     console.print(
         f"verdict: [bold {_STYLE[verdict.status]}]{verdict.status.value}[/] "
-        f"(exit {verdict.exit_code})  files: {result.run_dir}/"
+        f"(exit {verdict.exit_code})  files: {escape(str(result.run_dir))}/"
     )

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from collectors.drift import DriftReport, Violation
 from collectors.rundir import RunDir
-from collectors.timeline import RunTimeline, read_timeline
+from collectors.timeline import RunTimeline, run_timeline
 from rollout.drift import check_drift
-from rollout.gate import quality_stats
+from rollout.gate import judged, quality_stats
 from slo.errors import UsageError
 from slo.judge import judge_drift
 from slo.plan import Plan
-from slo.runfiles import EVENTS_FILE, LEDGER_FILE, STOCK_FILE
+from slo.runfiles import LEDGER_FILE, STOCK_FILE
 from slo.stats import RunStats
 from slo.verdict import Verdict, decide
 
@@ -42,16 +42,16 @@ def drift_verdict(run: RunDir, plan: Plan) -> DriftOutcome:
     report = check_drift(run, plan)
     if report is None:
         raise UsageError(f"{run.path}: no {LEDGER_FILE} or {STOCK_FILE}: nothing to check")
-    timeline = read_timeline(run.records(EVENTS_FILE))
+    timeline = run_timeline(run, [step.experiment for step in plan.chaos])
     stats = RunStats(
         endpoints={},
         elapsed_s=0.0,
         drift=report.to_stats(),
         faults=timeline.faults,
-        faults_known=timeline.events > 0,
+        faults_known=timeline.faults_known,
         quality=quality_stats(timeline, report),
     )
-    verdict = decide(judge_drift(plan, stats), plan.slos)
+    verdict = decide(judged(plan, stats, timeline, report, judge_drift), plan.slos)
     return DriftOutcome(report, verdict, timeline)
 
 

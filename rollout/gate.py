@@ -11,27 +11,40 @@ judges what was recorded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from collectors.drift import DriftReport
 from collectors.rundir import RunDir
+from collectors.storewatch import StoreOutage
 from collectors.summary import EndpointSummary, LoadWindow, endpoint_summaries, run_stats
-from collectors.timeline import RunTimeline, read_timeline
+from collectors.timeline import RunTimeline, run_timeline
 from rollout.drift import check_drift, drift_summary
 from rollout.notes import fault_window_lines, load_note, stress_knees
 from rollout.reports import junit_xml, markdown_summary
 from rollout.stores import check_stores, outage_lines
 from slo.conventions import STORE_OFFLINE
+from slo.evaluate import evaluate
+from slo.evaluation import Evaluation
+from slo.exitcodes import ExitCode
 from slo.judge import judge
+from slo.objectives import DriftObjective
 from slo.plan import Plan, plan_from_snapshot
 from slo.quality import QualityStats
-from slo.runfiles import EVENTS_FILE, HEADER_FILE, JUNIT_FILE, SUMMARY_FILE, VERDICT_FILE
-from slo.stats import GeneratorStats
-from slo.verdict import Verdict, decide
+from slo.runfiles import (
+    EVENTS_FILE,
+    HEADER_FILE,
+    JUNIT_FILE,
+    LEDGER_FILE,
+    SUMMARY_FILE,
+    VERDICT_FILE,
+)
+from slo.stats import GeneratorStats, RunStats
+from slo.verdict import Status, Verdict, decide, unfinished
 
-__all__ = ["GateResult", "gate_run", "plan_of_run"]
+__all__ = ["GateResult", "gate_run", "judged", "plan_of_run", "quality_stats"]
 
 
 @dataclass(frozen=True)
@@ -75,24 +88,26 @@ class GateResult:
 
 def plan_of_run(run: RunDir) -> Plan:
     """The plan a run was started with, from its header."""
-    return plan_from_snapshot(run.header()["plan"], str(run.file(HEADER_FILE)))
+    return plan_from_snapshot(run.plan_snapshot(), str(run.file(HEADER_FILE)))
 
 
 def gate_run(run: RunDir, plan: Plan) -> GateResult:
     """Judge ``run`` against ``plan`` and write ``verdict.json``, JUnit and the summary."""
-    timeline = read_timeline(run.records(EVENTS_FILE))
+    timeline = run_timeline(run, [step.experiment for step in plan.chaos])
     stats, window = run_stats(run, timeline)
     drift = check_drift(run, plan)
-    outages = check_stores(run)
+    outages = check_stores(run, timeline)
     stats = replace(
         stats,
         drift=drift.to_stats() if drift is not None else None,
-        store_reconcile_s=tuple(o.reconcile_s for o in outages) if outages is not None else None,
+        store_reconcile_s=_reconciled(outages),
         store_outages_scheduled=sum(step.experiment == STORE_OFFLINE for step in plan.chaos),
         chaos=timeline.chaos if plan.chaos else None,
         quality=quality_stats(timeline, drift),
     )
-    verdict = decide(judge(plan, stats), plan.slos)
+    evaluations = judged(plan, stats, timeline, drift)
+    verdict = _without_timeline(decide(evaluations, plan.slos), timeline)
+    verdict = _unfinished(verdict, run.header())
     notes = _notes(run, plan, timeline, window, drift, outages)
     verdict = replace(verdict, reasons=(*verdict.reasons, *notes))
     result = GateResult(
@@ -104,6 +119,83 @@ def gate_run(run: RunDir, plan: Plan) -> GateResult:
     if plan.outputs.summary:
         run.write_text(SUMMARY_FILE, markdown_summary(result))
     return result
+
+
+def judged(
+    plan: Plan,
+    stats: RunStats,
+    timeline: RunTimeline,
+    drift: DriftReport | None,
+    judge_with: Callable[[Plan, RunStats], tuple[Evaluation, ...]] = judge,
+) -> tuple[Evaluation, ...]:
+    """``judge`` (or ``judge_drift``), with what the drift checker could not know.
+
+    It reads the fault windows from ``events.jsonl`` alone: when they were recovered
+    from the chaos journals it blamed no violation on a fault, so an objective that
+    tolerates some faults is judged as if the windows were unknown. And without a
+    ledger (missing or empty) it has no order saying what the stock should be: stock
+    outside the interval is then inconclusive, not a failure.
+    """
+    evaluations = judge_with(plan, stats)
+    drift_objectives = [o for o in plan.slos.objectives if isinstance(o, DriftObjective)]
+    if timeline.drift_faults_known != stats.faults_known:
+        tolerant = [o for o in drift_objectives if o.tolerate]
+        blind = replace(stats, faults_known=timeline.drift_faults_known)
+        again = evaluate(tolerant, blind, default_min_samples=plan.slos.min_samples)
+        rejudged = {evaluation.slo_id: evaluation for evaluation in again}
+        evaluations = tuple(rejudged.get(e.slo_id, e) for e in evaluations)
+    if drift is not None and not drift.records.get("ledger"):
+        ids = {o.id for o in drift_objectives}
+        evaluations = tuple(
+            _without_ledger(e) if e.slo_id in ids and e.status is Status.FAIL else e
+            for e in evaluations
+        )
+    return evaluations
+
+
+def _without_ledger(evaluation: Evaluation) -> Evaluation:
+    reason = (
+        f"{LEDGER_FILE} is missing or empty: no order operation says what the stock should "
+        f"be ({evaluation.reason})"
+    )
+    return replace(evaluation, status=Status.INCONCLUSIVE, reason=reason)
+
+
+def _reconciled(outages: list[StoreOutage] | None) -> tuple[float | None, ...] | None:
+    """Each outage's time to reconcile; an outage no poll saw is left out (unknown, which
+    would otherwise read as never reconciled)."""
+    if outages is None:
+        return None
+    return tuple(outage.reconcile_s for outage in outages if outage.samples)
+
+
+def _without_timeline(verdict: Verdict, timeline: RunTimeline) -> Verdict:
+    """A run whose ``events.jsonl`` is missing or empty cannot pass: when its load ran,
+    what its chaos did and whether it finished are unknown."""
+    if timeline.events or verdict.status is not Status.PASS:
+        return verdict
+    why = f"{EVENTS_FILE} is missing or empty: the run's timeline is unknown, so it cannot pass"
+    reasons = (why, *verdict.reasons)
+    return Verdict(Status.INCONCLUSIVE, int(ExitCode.INCONCLUSIVE), verdict.evaluations, reasons)
+
+
+_UNFINISHED = {
+    "interrupted": "the run was interrupted ({why})",
+    "running": "the run never finished (its process was killed, or it is still running)",
+    "crashed": "the rehearsal crashed before it finished",
+}
+
+
+def _unfinished(verdict: Verdict, header: dict[str, Any]) -> Verdict:
+    """A run that did not finish is inconclusive: judged on what was recorded, never
+    failed for what the stop caused nor passed on what it cut short."""
+    status = header.get("status")
+    if not isinstance(status, str):
+        return unfinished(verdict, f"{HEADER_FILE} has no readable status: inconclusive")
+    if status not in _UNFINISHED:
+        return verdict  # completed (or a header from before statuses were lifecycles)
+    why = str(header.get("reason") or header.get("signal") or "stopped")
+    return unfinished(verdict, _UNFINISHED[str(status)].format(why=why) + ": inconclusive")
 
 
 def quality_stats(timeline: RunTimeline, drift: DriftReport | None) -> QualityStats | None:
@@ -141,5 +233,5 @@ def _notes(
         notes.append(drift_summary(drift))
     if outages:
         notes += outage_lines(outages, drift, window.start if window is not None else None)
-    notes += fault_window_lines(timeline)
+    notes += [*timeline.notes, *fault_window_lines(timeline)]
     return notes

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 from collectors.drift import DriftReport
 from collectors.rundir import RunDir
-from collectors.storewatch import StoreOutage, store_outages
+from collectors.storewatch import StoreOutage, outages, read_polls
+from collectors.timeline import RunTimeline, run_timeline
 from slo.conventions import STORE_OFFLINE
 from slo.runfiles import RECONCILE_FILE, STORES_FILE
 
 __all__ = ["check_stores", "outage_lines"]
 
 
-def check_stores(run: RunDir) -> list[StoreOutage] | None:
-    """The run's store outages (written to ``reconcile.json``); None if no store was watched."""
-    if not run.file(STORES_FILE).exists():
+def check_stores(run: RunDir, timeline: RunTimeline | None = None) -> list[StoreOutage] | None:
+    """The run's store outages (written to ``reconcile.json``); None if no store was watched
+    (no ``stores.jsonl``, or not one poll in it).
+
+    The ``store-offline`` windows are the ``timeline``'s (read from the run when not
+    given), so they come from the chaos journals when ``events.jsonl`` lost them.
+    """
+    polls = read_polls(run) if run.file(STORES_FILE).exists() else []
+    if not polls:
         return None
-    outages = store_outages(run.events(), run.records(STORES_FILE))
-    run.write_json(RECONCILE_FILE, {"outages": [outage.to_dict() for outage in outages]})
-    return outages
+    spans = (timeline if timeline is not None else run_timeline(run)).spans
+    found = outages(spans, polls)
+    run.write_json(RECONCILE_FILE, {"outages": [outage.to_dict() for outage in found]})
+    return found
 
 
 def outage_lines(

@@ -1,25 +1,32 @@
 """Running one shopper journey over HTTP, measured and recorded.
 
-Runs in the load process only (it uses Locust's ``FastHttpSession``). Requests are
-built and read through the target adapter (``collectors.adapter``), named
-``METHOD /route`` as in ``slo.conventions``, tagged with the run id, traced (W3C
+Runs in the load process, sending with Locust's ``FastHttpSession`` (tests pass a
+fake). Requests are built and read through the target adapter (``collectors.adapter``),
+named ``METHOD /route`` as in ``slo.conventions``, tagged with the run id, traced (W3C
 ``traceparent``) when a tracer is given, and recorded into the interval recorder.
 Every order operation also goes into the ledger: invoke, then ok / fail / info.
 In the open model the journey's first request is timed from the arrival's
 *intended* start, so a stalled target or a late scheduler shows in the latency.
+
+A request never raises out of a journey: an exception while building, sending or
+reading it (a bad URL, an adapter that chokes on an answer) is recorded as a failed
+request of its endpoint under the exception's type, as a transport error or an
+unexpected status is under its own (``ConnectionRefusedError``, ``HTTP 503``), and the
+ledger gets ``fail`` when nothing was sent, ``info`` (unknown) when it may have been.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
-from locust.contrib.fasthttp import FastHttpSession
-
-from collectors.adapter import HttpCall, OmsAdapter
+from collectors.adapter import HttpCall, OmsAdapter, Outcome
 from collectors.latency import IntervalRecorder
 from collectors.ledger import Ledger
 from collectors.loadmeter import LoadMeter
+from scenarios.errors import ErrorTally, failure_kind
 from scenarios.funnel import JourneyPlan, UrlVisit
 from slo.conventions import (
     ENDPOINT_CANCEL_ORDER,
@@ -28,12 +35,17 @@ from slo.conventions import (
     RUN_ID_HEADER,
 )
 
+if TYPE_CHECKING:  # importing Locust patches the process: only the load process may
+    from locust.contrib.fasthttp import FastHttpSession
+
 __all__ = ["JourneyRunner", "Span", "Tracer", "planned_endpoints"]
 
 _OK_STOCK = (200,)
 _OK_PLACE = (200, 201, 409)  # 409: rejected, out of stock; a business outcome, not an error
 _OK_CANCEL = (200, 409)
 _OK_URL = range(200, 400)
+
+Read = Callable[[int, "dict[str, Any] | None"], Outcome]
 
 
 class Span(Protocol):
@@ -70,6 +82,7 @@ class JourneyRunner:
         ledger: Ledger,
         tracer: Tracer | None,
         key_prefix: str,
+        errors: ErrorTally | None = None,
     ) -> None:
         self.client = client
         self.adapter = adapter
@@ -77,7 +90,10 @@ class JourneyRunner:
         self.meter = meter
         self.ledger = ledger
         self.tracer = tracer
-        self.base_url = client.base_url or ""
+        self.errors = errors if errors is not None else ErrorTally()
+        # Requests go out as absolute URLs joined here: Locust's own join (base + path)
+        # made ``http://oms//stock/...`` of a base URL with a trailing slash.
+        self.base_url = (client.base_url or "").rstrip("/")
         self.headers = {RUN_ID_HEADER: run_id}
         if tracer is None:  # the tracer sends baggage (with the run id) itself
             self.headers["baggage"] = f"peakops.run_id={run_id},peakops.synthetic=true"
@@ -85,19 +101,20 @@ class JourneyRunner:
         self.serial = 0
         # Built once, not per request: this is the load generator's hot path.
         self._routes: dict[str, str] = {}
-        self._url_calls: dict[str, HttpCall] = {}
+        self._url_calls: dict[str, Callable[[], HttpCall]] = {}
 
     def run(self, plan: JourneyPlan | UrlVisit, intended: float | None = None) -> None:
         """Run ``plan``; ``intended`` (``time.perf_counter`` scale) times its first request."""
         if isinstance(plan, UrlVisit):
-            call = self._url_calls.get(plan.path)
-            if call is None:
-                call = self._url_calls[plan.path] = HttpCall("GET", plan.path)
-            self._call(call, plan.endpoint, _OK_URL, intended)
+            make = self._url_calls.get(plan.path)
+            if make is None:
+                call = HttpCall("GET", self._url(plan.path))  # joined once, not per request
+                make = self._url_calls[plan.path] = _constant(call)
+            self._call(make, plan.endpoint, _OK_URL, intended)
             return
         for sku in plan.browse:
-            call = self.adapter.stock_check_call(sku, plan.channel)
-            self._call(call, ENDPOINT_GET_STOCK, _OK_STOCK, intended)
+            make = partial(self.adapter.stock_check_call, sku, plan.channel)
+            self._call(make, ENDPOINT_GET_STOCK, _OK_STOCK, intended)
             intended = None
         if plan.order_sku is not None:
             self._order(plan, plan.order_sku, intended)
@@ -107,9 +124,11 @@ class JourneyRunner:
         key = f"{self.key_prefix}-{self.serial}"
         fields = {"key": key, "sku": sku, "qty": 1, "location": None, "channel": plan.channel}
         op = self.ledger.invoke("place", order_id=None, **fields)
-        call = self.adapter.place_call(key, plan.channel, sku, 1, None)
-        status, body = self._call(call, ENDPOINT_PLACE_ORDER, _OK_PLACE, intended)
-        placed = self.adapter.place_outcome(status, body)
+        make = partial(self.adapter.place_call, key, plan.channel, sku, 1, None)
+        placed = self._call(
+            make, ENDPOINT_PLACE_ORDER, _OK_PLACE, intended, self.adapter.place_outcome
+        )
+        assert placed is not None  # a call that is read returns its outcome
         self.ledger.complete(op, placed.phase, order_id=placed.order_id,
                              location=placed.location, reason=placed.reason)  # fmt: skip
         if placed.phase != "ok" or placed.order_id is None:
@@ -119,51 +138,108 @@ class JourneyRunner:
             return
         fields.update(location=placed.location)
         op = self.ledger.invoke("cancel", order_id=placed.order_id, **fields)
-        status, body = self._call(
-            self.adapter.cancel_call(placed.order_id, plan.channel, placed.location),
-            ENDPOINT_CANCEL_ORDER,
-            _OK_CANCEL,
-            None,
+        make = partial(self.adapter.cancel_call, placed.order_id, plan.channel, placed.location)
+        cancelled = self._call(
+            make, ENDPOINT_CANCEL_ORDER, _OK_CANCEL, None, self.adapter.cancel_outcome
         )
-        cancelled = self.adapter.cancel_outcome(status, body)
+        assert cancelled is not None
         self.ledger.complete(op, cancelled.phase, reason=cancelled.reason)
 
     def _url(self, path: str) -> str:
-        return path if path.startswith(("http://", "https://")) else self.base_url + path
+        """The absolute URL of ``path``: exactly one slash between base URL and path."""
+        if path.startswith(("http://", "https://")):
+            return path
+        if path.startswith("/") and not path.startswith("//"):
+            return self.base_url + path
+        return f"{self.base_url}/{path.lstrip('/')}"
 
     def _call(
-        self, call: HttpCall, endpoint: str, ok: tuple[int, ...] | range, intended: float | None
-    ) -> tuple[int, dict[str, Any] | None]:
-        """Send ``call``; record it; return (status, JSON body or None). Status 0: no answer."""
-        headers = dict(self.headers)
-        span = (
-            self.tracer.start(endpoint, call.method, self._url(call.path), headers)
-            if self.tracer
-            else None
-        )
-        route = self._routes.get(endpoint)
-        if route is None:
-            route = self._routes[endpoint] = endpoint.split(" ", 1)[1]
+        self,
+        make: Callable[[], HttpCall],
+        endpoint: str,
+        ok: tuple[int, ...] | range,
+        intended: float | None,
+        read: Read | None = None,
+    ) -> Outcome | None:
+        """Build the request with ``make``, send it, record it; ``read`` its answer.
+
+        Returns ``read``'s outcome (None without ``read``). Never raises for the
+        request: an exception is a failed request (see the module docstring) and, when
+        read, an outcome of ``fail`` (nothing was sent) or ``info`` (it may have been).
+        """
+        span: Span | None = None
+        try:
+            call = make()
+            url = self._url(call.path)
+            headers = dict(self.headers)
+            if self.tracer is not None:
+                span = self.tracer.start(endpoint, call.method, url, headers)
+            route = self._routes.get(endpoint)
+            if route is None:
+                route = self._routes[endpoint] = endpoint.split(" ", 1)[1]
+        except Exception as err:  # nothing was sent
+            return self._raised(err, endpoint, intended, span, read, sent=False)
         started = time.perf_counter()
-        with self.client.request(
-            call.method, call.path, name=route, headers=headers, json=call.json,
-            catch_response=True,
-        ) as resp:  # fmt: skip
-            ended = time.perf_counter()
-            status = resp.status_code or 0
-            good = status in ok
-            if good:
-                resp.success()
-            else:
-                resp.failure(f"HTTP {status}")
+        try:
+            with self.client.request(
+                call.method, url, name=route, headers=headers, json=call.json,
+                catch_response=True,
+            ) as resp:  # fmt: skip
+                ended = time.perf_counter()
+                status = resp.status_code or 0
+                good = status in ok
+                kind = "" if good else failure_kind(getattr(resp, "error", None), status)
+                if good:
+                    resp.success()
+                else:
+                    resp.failure(kind)
+            outcome = None
+            if read is not None:  # reading is part of the request: an adapter may choke
+                outcome = read(status, None if call.method == "GET" else _json(resp))
+                if not isinstance(outcome, Outcome):
+                    raise TypeError(f"the adapter read an answer as {outcome!r}, not an Outcome")
+        except Exception as err:  # it may have been sent (and applied)
+            since = intended if intended is not None else started
+            return self._raised(err, endpoint, since, span, read, sent=True)
         latency = ended - (intended if intended is not None else started)
         trace_id = span.trace_id_hex if span is not None else None
-        self.recorder.record(endpoint, latency, good, trace_id)
+        if good:
+            self.recorder.record(endpoint, latency, True, trace_id)
+        else:
+            self.recorder.record(endpoint, latency, False, trace_id, kind)
+            transport = getattr(resp, "error", None) if status == 0 else None
+            self.errors.count(kind, endpoint, transport, raised=False)
         if span is not None:
-            span.end(status or None, None if good else f"HTTP {status}")
-        if call.method == "GET":
-            return status, None
-        return status, _json(resp)
+            span.end(status or None, None if good else kind)
+        return outcome
+
+    def _raised(
+        self,
+        err: Exception,
+        endpoint: str,
+        since: float | None,
+        span: Span | None,
+        read: Read | None,
+        *,
+        sent: bool,
+    ) -> Outcome | None:
+        """Record a request that raised ``err`` as failed (timed ``since``, if given); its
+        outcome if it is read."""
+        kind = type(err).__name__
+        trace_id = span.trace_id_hex if span is not None else None
+        latency = time.perf_counter() - since if since is not None else 0.0
+        self.recorder.record(endpoint, latency, False, trace_id, kind)
+        self.errors.count(kind, endpoint, err)
+        if span is not None:
+            span.end(None, kind)
+        if read is None:
+            return None
+        reason = f"{kind}: {err}"
+        return Outcome("info", reason=reason) if sent else Outcome("fail", reason=reason)
+
+
+def _constant(call: HttpCall) -> Callable[[], HttpCall]:
+    return lambda: call
 
 
 def _json(resp: Any) -> dict[str, Any] | None:

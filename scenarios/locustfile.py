@@ -13,11 +13,14 @@ is made under the plan's ``outputs.runDir``)::
 arrivals from the profile (see ``scenarios.arrivals``); ``closed`` runs
 ``load.users`` ``ClosedShopper`` users paced to the profile, Locust's own model.
 Across processes (``--processes N`` or ``--master``/``--worker``) each worker takes
-1/N of the arrivals and ships its records to the master, which writes them.
+1/N of the arrivals and ships its records to the master, which writes them. Workers
+forked by ``--processes`` die with their master, even when it is killed with SIGKILL
+(``scenarios.lifeline``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -34,7 +37,9 @@ from collectors.adapter import OmsAdapter
 from collectors.rundir import RunDir, new_run_id
 from scenarios.arrivals import ArrivalPlanner, ArrivalScheduler
 from scenarios.controller import OrdersPerMinuteController
+from scenarios.errors import LOGGER
 from scenarios.journeys import JourneyRunner, planned_endpoints
+from scenarios.lifeline import tie_forked_children
 from scenarios.session import LoadSession, open_run
 from scenarios.shoppers import Catalog
 from scenarios.stockwatch import StockWatch
@@ -45,6 +50,10 @@ DRAIN_S = 5.0
 """After the last arrival, journeys in flight get this long to finish."""
 FLUSH_EVERY_S = 0.25
 CONTROL_EVERY_S = 5.0
+
+# Locust imports its locustfile once, before ``--processes`` forks the workers: like the
+# listeners below, this is registered then, so that every worker dies with the master.
+tie_forked_children()
 
 
 @events.init_command_line_parser.add_listener
@@ -84,6 +93,7 @@ def _open_or_create_run(options: Any, *, worker: bool) -> tuple[RunDir, Any]:
     run = RunDir.create(Path(plan.outputs.run_dir), new_run_id(), plan=plan_snapshot(plan),
                         git_sha=None)  # fmt: skip
     options.run_dir = str(run.path)  # workers get it with the spawn message
+    options.peakops_created_run = True  # no rehearsal stamps its end: this process does
     return run, plan
 
 
@@ -168,12 +178,17 @@ def parse_store_urls(text: str) -> dict[str, str]:
 def _stop(environment: Environment, **_: Any) -> None:
     session = _session(environment)
     session.flush(final=True)
+    failures = session.errors.summary()
+    if failures:
+        logging.getLogger(LOGGER).warning(failures)
     if not isinstance(environment.runner, WorkerRunner):
         elapsed = time.perf_counter() - session.started
         interrupted = elapsed < session.plan.load.duration_s - 0.5
         session.events().emit("load_finished", interrupted=interrupted)
         if session.watch is not None:
             session.watch.finish()
+        if getattr(environment.parsed_options, "peakops_created_run", False):
+            session.run.finish("interrupted" if interrupted else "completed")
 
 
 def _flush_loop(session: LoadSession, *, plan_closed: bool) -> None:
@@ -243,6 +258,7 @@ class OpenShoppers(FastHttpUser):
             self.client, run_id=session.run.run_id, adapter=_adapter(session, self.environment),
             recorder=session.recorder, meter=session.meter, ledger=session.ledger,
             tracer=session.tracer(self.host or ""), key_prefix=f"{session.run.run_id}-p{index}",
+            errors=session.errors,
         )  # fmt: skip
         meter = session.meter
         start = time.perf_counter()
@@ -265,7 +281,7 @@ class OpenShoppers(FastHttpUser):
             planner, pool, clock=time.perf_counter, sleep=gevent.sleep,
             on_drop=lambda _plan: meter.dropped(),
         )  # fmt: skip
-        scheduler.run(journey, plan)
+        scheduler.run(session.errors.guard(journey), plan)
         pool.join(timeout=DRAIN_S)
         while True:  # the shape ends the run; a returning task would be restarted
             gevent.sleep(1.0)
@@ -298,7 +314,9 @@ class ClosedShopper(FastHttpUser):
             recorder=session.recorder, meter=session.meter, ledger=session.ledger,
             tracer=session.tracer(self.host or ""),
             key_prefix=f"{session.run.run_id}-u{os.getpid()}-{self._number}",
+            errors=session.errors,
         )  # fmt: skip
+        self._journey = session.errors.guard(self._run_journey)
 
     def wait_time(self) -> float:
         session = _session(self.environment)
@@ -309,6 +327,9 @@ class ClosedShopper(FastHttpUser):
 
     @task
     def journey(self) -> None:
+        self._journey()
+
+    def _run_journey(self) -> None:
         session = _session(self.environment)
         plan = self._journeys.draw(time.perf_counter() - session.started)
         session.meter.sent()

@@ -27,6 +27,7 @@ from collectors.ledger import Ledger
 from collectors.live_metrics import LiveMetrics
 from collectors.loadmeter import LoadMeter
 from collectors.rundir import EventLog, RunDir
+from scenarios.errors import ErrorTally
 from scenarios.funnel import JourneyPlanner, UrlPlanner, load_funnels
 from scenarios.profiles import Profile, build_profile
 from scenarios.shoppers import Catalog, ChannelMix
@@ -80,6 +81,7 @@ class LoadSession:
         self.meter = LoadMeter(
             self.load_sink, cpu_percent=lambda: process.cpu_percent(None), source=source
         )
+        self.errors = ErrorTally()  # why requests failed, each kind logged once
         self.started = time.perf_counter()
         self.metrics_url: str | None = None
         self.tracer_provider: TracerProvider | None = None
@@ -196,4 +198,4 @@ def open_run(run_dir: Path) -> tuple[RunDir, Plan]:
     from slo.plan import plan_from_snapshot
 
     run = RunDir.open(run_dir)
-    return run, plan_from_snapshot(run.header()["plan"], str(run.file(HEADER_FILE)))
+    return run, plan_from_snapshot(run.plan_snapshot(), str(run.file(HEADER_FILE)))

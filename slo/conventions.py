@@ -8,6 +8,10 @@ __all__ = [
     "ENDPOINT_GET_ORDER",
     "ENDPOINT_GET_STOCK",
     "ENDPOINT_PLACE_ORDER",
+    "EXPERIMENTS",
+    "EXPERIMENTS_KUBERNETES_ONLY",
+    "EXPERIMENTS_LOCAL_ONLY",
+    "EXPERIMENTS_TIMED",
     "LABEL_ENDPOINT",
     "LABEL_OUTCOME",
     "LABEL_QUANTILE",
@@ -69,3 +73,26 @@ LABEL_QUANTILE = "quantile"
 
 STORE_OFFLINE = "store-offline"
 """The chaos experiment that cuts a store off from inventory (store-and-forward)."""
+
+# The chaos catalog: the stems of chaos/experiments/*.json. slo may not import chaos/,
+# so the names live here; tests/slo/test_chaos_steps.py fails if the two differ.
+EXPERIMENTS = (
+    "kill-replica",
+    "zone-loss",
+    "network-cut",
+    "network-slow",
+    "network-flaky",
+    STORE_OFFLINE,
+)
+"""Experiments a plan's ``chaos[].experiment`` may name."""
+
+EXPERIMENTS_TIMED = ("network-cut", "network-slow", "network-flaky", STORE_OFFLINE)
+"""Experiments that hold a fault for ``peakops_duration_s`` (a plan step's ``duration``).
+The others act once (a kill, a zone's pods deleted) and the platform heals them."""
+
+EXPERIMENTS_KUBERNETES_ONLY = ("zone-loss",)
+"""Experiments that only exist on Kubernetes: local processes have no zones."""
+
+EXPERIMENTS_LOCAL_ONLY = ("network-slow", "network-flaky")
+"""Experiments that need the local fault proxy: on Kubernetes a NetworkPolicy can only
+cut a link, not slow it down or reset part of its connections."""

@@ -119,7 +119,7 @@ def _drift(objective: DriftObjectives, stats: RunStats) -> Evaluation:
             result.passed(units, sentence) if units <= threshold else result.failed(units, sentence)
         )
     if isinstance(objective, DriftObjective):
-        return _outside_interval(objective, drift, result)
+        return _outside_interval(objective, drift, result, faults_known=stats.faults_known)
     if isinstance(objective, UndersellObjective):
         return _undersell(objective, drift, result)
     return _convergence(objective, drift, result)
@@ -128,8 +128,22 @@ def _drift(objective: DriftObjectives, stats: RunStats) -> Evaluation:
 _OUTSIDE_KINDS = ("truth_outside_interval", "view_outside_interval")
 
 
-def _outside_interval(objective: DriftObjective, drift: DriftStats, result: Result) -> Evaluation:
+def _outside_interval(
+    objective: DriftObjective, drift: DriftStats, result: Result, *, faults_known: bool
+) -> Evaluation:
+    """Observations outside the interval, less those blamed only on tolerated faults.
+
+    With the fault windows unknown (to the drift checker), nothing could be blamed on a
+    fault: an objective that tolerates some is inconclusive, never failed, unless even
+    counting every observation passes it.
+    """
     outside = drift.truth_outside_interval + drift.views_outside_interval
+    if objective.tolerate and not faults_known and outside > objective.max_count:
+        return result.inconclusive(
+            f"{outside} stock observations outside the expected interval, and the run's fault "
+            f"windows were unknown to the drift checker: how many fell during "
+            f"{', '.join(objective.tolerate)} (tolerated) cannot be told, max {objective.max_count}"
+        )
     tolerated = 0
     if objective.tolerate:
         allowed = set(objective.tolerate)

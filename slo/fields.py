@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Annotated, Final
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,13 +25,15 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from slo.durations import format_duration, format_duration_ms, parse_duration, parse_duration_ms
-from slo.issues import show
+from slo.issues import raise_issues, show
 
 __all__ = [
     "TEXT_DURATIONS",
     "Milliseconds",
     "PlanModel",
     "Seconds",
+    "at_most_ms",
+    "at_most_s",
     "check_name",
 ]
 
@@ -76,6 +79,27 @@ Milliseconds = Annotated[
     float, BeforeValidator(_duration(parse_duration_ms)), _serializer(format_duration_ms)
 ]
 """A duration in milliseconds, written ``250ms`` / ``1.5s`` in YAML."""
+
+
+def at_most_s(limit_s: float) -> AfterValidator:
+    """Upper bound of a ``Seconds`` field, reported in duration units (``at most 10m``
+    reads better than ``at most 600``): ``Annotated[Seconds, at_most_s(600)]``."""
+    return AfterValidator(_at_most(limit_s, format_duration))
+
+
+def at_most_ms(limit_ms: float) -> AfterValidator:
+    """Upper bound of a ``Milliseconds`` field, reported in duration units."""
+    return AfterValidator(_at_most(limit_ms, format_duration_ms))
+
+
+def _at_most(limit: float, write: Callable[[float], str]) -> Callable[[float], float]:
+    def check(value: float) -> float:
+        if value > limit:
+            got = write(value)
+            raise_issues("duration", [((), f"expected at most {write(limit)}, got {got}", got)])
+        return value
+
+    return check
 
 
 def check_name(value: str, *, what: str, pattern: re.Pattern[str], rule: str) -> str:

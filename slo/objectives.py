@@ -6,18 +6,21 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Self
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
 from slo.conventions import ENDPOINT_PLACE_ORDER
 from slo.exitcodes import ExitCode
-from slo.fields import Milliseconds, PlanModel, Seconds, check_name
+from slo.fields import Milliseconds, PlanModel, Seconds, at_most_ms, at_most_s, check_name
 from slo.issues import raise_issues
 from slo.policy import DataQuality, policy
 from slo.stats import ALL_ENDPOINTS
 
 __all__ = [
+    "MAX_COUNT",
+    "MAX_SAMPLES",
+    "MAX_THRESHOLD_MS",
     "ConvergenceLagObjective",
     "DataQuality",
     "DriftObjective",
@@ -28,10 +31,25 @@ __all__ = [
     "OversellObjective",
     "RecoveryObjective",
     "Slos",
+    "Threshold",
     "ThroughputObjective",
     "UndersellObjective",
     "steady_objectives",
 ]
+
+MAX_SAMPLES: Final = 10_000_000
+"""Most samples an SLO may demand: a 7-day load at 1000 requests/s is ~600 million, but
+a minimum above ten million would leave every ordinary run inconclusive."""
+
+MAX_THRESHOLD_MS: Final = 3_600_000.0
+"""Longest duration threshold (latency, lag, reconcile): an hour. A request or a
+replication slower than that is an outage, and the HDR histograms record up to an hour."""
+
+MAX_COUNT: Final = 1_000_000_000
+"""Largest count an oversell or drift objective may allow: beyond any run's orders."""
+
+Threshold = Annotated[Milliseconds, at_most_ms(MAX_THRESHOLD_MS)]
+"""A duration threshold of an objective, at most an hour."""
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _ENDPOINT = re.compile(r"\*|[A-Z]+ /\S*")
@@ -48,7 +66,7 @@ class _ObjectiveBase(PlanModel):
 
     id: str
     endpoint: str = ALL_ENDPOINTS
-    min_samples: int | None = Field(default=None, ge=1)
+    min_samples: int | None = Field(default=None, ge=1, le=MAX_SAMPLES)
     description: str = ""
 
     @field_validator("id")
@@ -76,7 +94,7 @@ class LatencyObjective(_ObjectiveBase):
     kind: Literal["latency"] = "latency"
     during: During = "all"
     percentile: float = Field(gt=0, le=100)
-    threshold_ms: Milliseconds = Field(
+    threshold_ms: Threshold = Field(
         gt=0, validation_alias="threshold", serialization_alias="threshold"
     )
 
@@ -101,7 +119,9 @@ class OversellObjective(_ObjectiveBase):
     """Units confirmed beyond the stock that existed must be at most ``max`` (normally 0)."""
 
     kind: Literal["oversell"] = "oversell"
-    max_units: int = Field(default=0, ge=0, validation_alias="max", serialization_alias="max")
+    max_units: int = Field(
+        default=0, ge=0, le=MAX_COUNT, validation_alias="max", serialization_alias="max"
+    )
 
 
 class DriftObjective(_ObjectiveBase):
@@ -114,7 +134,9 @@ class DriftObjective(_ObjectiveBase):
     """
 
     kind: Literal["drift_outside_interval"] = "drift_outside_interval"
-    max_count: int = Field(default=0, ge=0, validation_alias="max", serialization_alias="max")
+    max_count: int = Field(
+        default=0, ge=0, le=MAX_COUNT, validation_alias="max", serialization_alias="max"
+    )
     tolerate: tuple[str, ...] = ()
 
 
@@ -124,7 +146,7 @@ class ConvergenceLagObjective(_ObjectiveBase):
 
     kind: Literal["convergence_lag"] = "convergence_lag"
     percentile: Literal[50, 95, 99, 100]
-    threshold_ms: Milliseconds = Field(
+    threshold_ms: Threshold = Field(
         gt=0, validation_alias="threshold", serialization_alias="threshold"
     )
 
@@ -141,7 +163,7 @@ class StoreReconcileObjective(_ObjectiveBase):
     all reach the source of truth strictly within ``threshold`` of the link coming back."""
 
     kind: Literal["store_reconcile"] = "store_reconcile"
-    threshold_ms: Milliseconds = Field(
+    threshold_ms: Threshold = Field(
         gt=0, validation_alias="threshold", serialization_alias="threshold"
     )
 
@@ -157,16 +179,20 @@ class RecoveryObjective(_ObjectiveBase):
 
     kind: Literal["recovery"] = "recovery"
     endpoint: str = ENDPOINT_PLACE_ORDER
-    threshold_ms: Milliseconds = Field(
+    threshold_ms: Threshold = Field(
         gt=0, validation_alias="threshold", serialization_alias="threshold"
     )
-    window_s: Seconds = Field(
+    # The window slides second by second over threshold + window after each fault;
+    # ten minutes of healthy traffic is proof enough, and bounds that work.
+    window_s: Annotated[Seconds, at_most_s(600)] = Field(
         default_factory=lambda: policy().recovery.window_s,
         gt=0,
         validation_alias="window",
         serialization_alias="window",
     )
-    min_requests: int = Field(default_factory=lambda: policy().recovery.min_requests, ge=1)
+    min_requests: int = Field(
+        default_factory=lambda: policy().recovery.min_requests, ge=1, le=MAX_SAMPLES
+    )
 
 
 Objective = Annotated[
@@ -189,14 +215,16 @@ class Slos(PlanModel):
 
     on_inconclusive: Literal["fail", "pass"] = "fail"
     breach_exit_code: int = Field(default=int(ExitCode.BREACH), ge=1, le=125)
-    min_samples: int = Field(default=100, ge=1)
+    min_samples: int = Field(default=100, ge=1, le=MAX_SAMPLES)
     objectives: tuple[Objective, ...] = Field(min_length=1)
     generator_max_cpu: float = Field(default=80.0, gt=0, le=100)
     """Load-generator CPU (percent of one core, mean over any 5 s) above which a run
     is inconclusive: the generator, not the target, may have set the latency."""
     generator_min_sent_ratio: float = Field(default=0.99, ge=0, le=1)
     """Share of planned arrivals that must have been sent for a conclusive run."""
-    recovery_allowance_s: Seconds = Field(
+    # An hour after a fault still belonging to it would exempt most of a run from the
+    # steady-state objectives; real OMS failovers settle in seconds to minutes.
+    recovery_allowance_s: Annotated[Seconds, at_most_s(3600)] = Field(
         default_factory=lambda: policy().faults.recovery_allowance_s,
         ge=0,
         validation_alias="recoveryAllowance",

@@ -11,15 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from slo.conventions import CHANNELS, PROFILES, STORE_OFFLINE
-from slo.durations import format_duration
+from slo.chaos_steps import ChaosStep, step_problems
+from slo.conventions import CHANNELS, EXPERIMENTS_TIMED, PROFILES
 from slo.errors import PlanError, PlanIssue
-from slo.fields import TEXT_DURATIONS, PlanModel, Seconds, check_name
-from slo.issues import LineLookup, issues_from_validation_error, raise_issues, show
+from slo.fields import TEXT_DURATIONS, PlanModel, Seconds, at_most_s, check_name
+from slo.issues import LineLookup, Loc, issues_from_validation_error, raise_issues, show
 from slo.objectives import (
     ErrorRatioObjective,
     LatencyObjective,
@@ -27,12 +27,13 @@ from slo.objectives import (
     Slos,
     ThroughputObjective,
 )
-from slo.policy import policy
-from slo.target import Catalog, Probes, Target
+from slo.target import SEED_MAX, SEED_MIN, Catalog, Probes, Target
 
 __all__ = [
     "API_VERSION",
     "DEFAULT_CHANNEL_MIX",
+    "MAX_DURATION_S",
+    "MAX_RATE_PER_MIN",
     "Catalog",
     "ChaosStep",
     "ErrorRatioObjective",
@@ -60,6 +61,20 @@ DEFAULT_CHANNEL_MIX: Final[Mapping[str, float]] = MappingProxyType(
     {"web": 0.4, "app": 0.3, "store": 0.2, "marketplace": 0.1}
 )
 """Share of journeys per sales channel when a plan gives no ``load.channels``."""
+
+MAX_DURATION_S: Final = 7 * 24 * 3600.0
+"""Longest load: a week-long soak. Longer runs outgrow the run directory (the ledger
+alone is ~150 bytes per order) and leave faults' leases, Prometheus and the target
+up for longer than anyone watches them."""
+
+MAX_RATE_PER_MIN: Final = 600_000.0
+"""Highest rate a plan may ask for, in orders per minute (10,000 journeys/s): several
+times what one load machine's Locust processes can pace, and far beyond what a
+reference OMS on one host serves. A typo (``baseline: 1e12``) is refused, not tried."""
+
+_MAX_WEIGHT = 1_000_000
+"""Channel weights are relative (percentages or order counts both fit); larger ones
+only risk an infinite sum."""
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _NAME_RULE = "use letters, digits, '.', '-' and '_' (at most 63), starting with a letter or digit"
@@ -105,32 +120,46 @@ class Load(PlanModel):
     """``shoppers``: retail journeys against an OMS. ``url``: each arrival GETs the
     target's ``baseUrl`` once (an ad-hoc flood, like wrk2 ``-R``); rates are then
     requests per minute."""
-    duration_s: Seconds = Field(gt=0, validation_alias="duration", serialization_alias="duration")
+    duration_s: Annotated[Seconds, at_most_s(MAX_DURATION_S)] = Field(
+        gt=0, validation_alias="duration", serialization_alias="duration"
+    )
     baseline_per_min: float = Field(
-        gt=0, validation_alias="baseline", serialization_alias="baseline"
+        gt=0, le=MAX_RATE_PER_MIN, validation_alias="baseline", serialization_alias="baseline"
     )
     peak_per_min: float | None = Field(
-        default=None, gt=0, validation_alias="peak", serialization_alias="peak"
+        default=None, gt=0, le=MAX_RATE_PER_MIN, validation_alias="peak", serialization_alias="peak"
     )
-    peak_multiplier: float = Field(default=3.0, ge=1)
-    compression: float | None = Field(default=None, gt=0)
+    # Black-Friday peaks run 5-20x normal trading; 100x is a different rehearsal (give
+    # ``peak`` then). The resolved peak is also held to MAX_RATE_PER_MIN (_check_peak).
+    peak_multiplier: float = Field(default=3.0, ge=1, le=100)
+    # 86400: the longest shipped curve (bfcm, 24 h) played in one second; beyond it the
+    # whole curve passes inside the first one-second interval. 0.01: a curve stretched
+    # 100x (a 1 h flash sale over four days); below it the run sees a flat sliver.
+    compression: float | None = Field(default=None, ge=0.01, le=86_400)
     arrivals: Literal["poisson", "uniform"] = "poisson"
-    max_concurrency: int = Field(default=256, ge=1)
-    users: int = Field(default=20, ge=1)
+    # Journeys in flight, each a greenlet with an open connection to the target: 10k is
+    # the file-descriptor budget of one load machine and far past any OMS's pool.
+    max_concurrency: int = Field(default=256, ge=1, le=10_000)
+    # Simulated shoppers of the closed model: the same budget as maxConcurrency.
+    users: int = Field(default=20, ge=1, le=10_000)
     target_orders_per_min: float | None = Field(
         default=None,
         gt=0,
+        le=MAX_RATE_PER_MIN,
         validation_alias="targetOrdersPerMinute",
         serialization_alias="targetOrdersPerMinute",
     )
     channels: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_MIX))
     cancel_ratio: float = Field(default=0.1, ge=0, le=1)
-    zipf: float = Field(default=1.1, ge=0)
-    seed: int = 1
+    # Zipf 10 already sends ~99.9 % of orders to the hottest SKU; larger only underflows.
+    zipf: float = Field(default=1.1, ge=0, le=10)
+    seed: int = Field(default=1, ge=SEED_MIN, le=SEED_MAX)
     trace_sample_ratio: float = Field(default=0.1, ge=0, le=1)
     """Share of requests traced (exported spans); every request carries a
     ``traceparent`` either way. A traced request costs ~80-120 µs of load-generator CPU."""
-    max_traces_per_second: float = Field(default=50.0, gt=0)
+    # 1000 traced requests/s is ~10 % of a core at ~100 µs each: the cap exists so that
+    # tracing stays cheap, and a larger one would defeat it.
+    max_traces_per_second: float = Field(default=50.0, gt=0, le=1000)
     """Cap on traced requests per second per load process, so tracing stays cheap at
     any rate (docs/benchmarks.md)."""
 
@@ -154,6 +183,12 @@ class Load(PlanModel):
         if peak is not None and peak < baseline:
             message = f"peak ({show(peak)}) must not be below baseline ({show(baseline)})"
             raise_issues("Load", [(("peak",), message, peak)])
+        if peak is None and self.peak_rate_per_min > MAX_RATE_PER_MIN:
+            message = (
+                f"baseline x peakMultiplier = {show(self.peak_rate_per_min)} orders/min, "
+                f"expected at most {show(MAX_RATE_PER_MIN)}: lower peakMultiplier or give peak"
+            )
+            raise_issues("Load", [(("peakMultiplier",), message, self.peak_multiplier)])
         return self
 
     @field_validator("channels")
@@ -166,33 +201,15 @@ class Load(PlanModel):
             if name not in CHANNELS
         ]
         problems += [
-            ((name,), f"expected a weight >= 0, got {show(weight)}", weight)
+            ((name,), f"expected a weight from 0 to {_MAX_WEIGHT}, got {show(weight)}", weight)
             for name, weight in value.items()
-            if weight < 0
+            if not 0 <= weight <= _MAX_WEIGHT
         ]
         if not problems and sum(value.values()) <= 0:
             problems.append(((), "channel weights must not all be zero", show(value)))
         if problems:
             raise_issues("Load", problems)
         return value
-
-
-class ChaosStep(PlanModel):
-    """One Chaos Toolkit experiment, started ``offset`` after the load starts."""
-
-    experiment: str
-    offset_s: Seconds = Field(ge=0, validation_alias="offset", serialization_alias="offset")
-    duration_s: Seconds | None = Field(
-        default=None, gt=0, validation_alias="duration", serialization_alias="duration"
-    )
-    stop_burn_rate: float = Field(default_factory=lambda: policy().chaos.stop_burn_rate, gt=0)
-    """Stop condition: halt and roll back once the flood fails this many times faster
-    than the error-ratio SLO allows (measured over 1 s while the fault is active)."""
-
-    @field_validator("experiment")
-    @classmethod
-    def _check_experiment(cls, value: str) -> str:
-        return check_name(value, what="experiment name", pattern=_NAME, rule=_NAME_RULE)
 
 
 class Rollback(PlanModel):
@@ -235,20 +252,18 @@ class Plan(PlanModel):
         return check_name(value, what="plan name", pattern=_NAME, rule=_NAME_RULE)
 
     @model_validator(mode="after")
-    def _check_chaos_in_window(self) -> Self:
-        end = self.load.duration_s
-        problems: list[tuple[tuple[str | int, ...], str, object]] = [
-            (("chaos", index, "offset"), _late_step_message(step.offset_s, end), step.offset_s)
-            for index, step in enumerate(self.chaos)
-            if step.offset_s >= end
-        ]
-        problems += [
-            (("chaos", index, "experiment"), _NEEDS_A_STORE, step.experiment)
-            for index, step in enumerate(self.chaos)
-            if step.experiment == STORE_OFFLINE
-            and self.target.kind == "embedded"
-            and self.target.stores == 0
-        ]
+    def _check_chaos(self) -> Self:
+        problems: list[tuple[Loc, str, object]] = []
+        for index, step in enumerate(self.chaos):
+            problems += [
+                (("chaos", index, *loc), message, value)
+                for loc, message, value in step_problems(
+                    step,
+                    load_s=self.load.duration_s,
+                    platform=self.platform.kind,
+                    target=self.target,
+                )
+            ]
         if problems:
             raise_issues("Plan", problems)
         return self
@@ -259,16 +274,6 @@ class Plan(PlanModel):
             message = "scenario url needs target.kind: url (the URL to flood)"
             raise_issues("Plan", [(("load", "scenario"), message, self.load.scenario)])
         return self
-
-
-_NEEDS_A_STORE = (
-    f"{STORE_OFFLINE!r} cuts store-1's link to inventory: set target.stores to 1 or more"
-)
-
-
-def _late_step_message(offset_s: float, end_s: float) -> str:
-    offset, end = format_duration(offset_s), format_duration(end_s)
-    return f"offset {offset} is not before the end of the load ({end})"
 
 
 def validate_plan(data: object, *, source: str, line_of: LineLookup | None = None) -> Plan:
@@ -310,9 +315,32 @@ def plan_snapshot(plan: Plan) -> dict[str, Any]:
 def plan_from_snapshot(data: Mapping[str, Any], source: str) -> Plan:
     """Rebuild a plan from ``plan_snapshot`` data (e.g. ``run.json``), fully re-validated.
 
-    Errors are reported like the loader's, naming ``source`` but no line.
+    Errors are reported like the loader's, naming ``source`` but no line. Snapshots
+    written before chaos steps had to say their duration are read as they ran.
     """
-    return validate_plan(data, source=source)
+    return validate_plan(_as_run(data), source=source)
+
+
+_FORMER_DEFAULT_DURATION = "10s"
+"""What a timed experiment held its fault for when its step gave no duration (the
+experiment files' ``peakops_duration_s`` default), before plans had to say."""
+
+
+def _as_run(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An older snapshot's chaos steps as they ran: a timed step without a duration held
+    its fault for 10 s; a duration on a one-shot step was ignored."""
+    steps = data.get("chaos")
+    if not isinstance(steps, list):
+        return data
+    upgraded: list[object] = []
+    for step in steps:
+        if isinstance(step, Mapping) and step.get("duration") is None:
+            if step.get("experiment") in EXPERIMENTS_TIMED:
+                step = {**step, "duration": _FORMER_DEFAULT_DURATION}
+        elif isinstance(step, Mapping) and step.get("experiment") not in EXPERIMENTS_TIMED:
+            step = {**step, "duration": None}
+        upgraded.append(step)
+    return {**data, "chaos": upgraded}
 
 
 def with_overrides(

@@ -54,6 +54,11 @@ class LoadPolicy(PlanModel):
     grace_s: Seconds = Field(gt=0, alias="grace")
 
 
+class RehearsalPolicy(PlanModel):
+    start_timeout_s: Seconds = Field(gt=0, alias="startTimeout")
+    gate_timeout_s: Seconds = Field(gt=0, alias="gateTimeout")
+
+
 class Policy(PlanModel):
     chaos: ChaosPolicy
     faults: FaultsPolicy
@@ -61,6 +66,7 @@ class Policy(PlanModel):
     drift: DriftPolicy
     data_quality: DataQuality
     load: LoadPolicy
+    rehearsal: RehearsalPolicy
 
 
 @cache

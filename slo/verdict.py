@@ -15,7 +15,7 @@ from slo.evaluate import Evaluation, Status
 from slo.exitcodes import ExitCode
 from slo.objectives import Slos
 
-__all__ = ["Status", "Verdict", "decide"]
+__all__ = ["Status", "Verdict", "decide", "unfinished"]
 
 _OK = int(ExitCode.OK)
 _INCONCLUSIVE = int(ExitCode.INCONCLUSIVE)
@@ -85,6 +85,21 @@ def decide(evaluations: Iterable[Evaluation], policy: Slos) -> Verdict:
         reasons = (let_through, *_explain(unsure, "inconclusive"))
         return Verdict(Status.PASS, _OK, results, reasons)
     return Verdict(Status.PASS, _OK, results, (_passed_line(passed, results),))
+
+
+def unfinished(verdict: Verdict, why: str) -> Verdict:
+    """The verdict on a run that did not finish (stopped by a signal or its deadline,
+    killed, crashed): inconclusive, whatever it recorded, with ``why`` first.
+
+    What the stop itself caused (a store that never got to reconcile, a flood cut short)
+    must not fail a release, and what was recorded cannot pass one. Only a fault left
+    behind (a forced exit code, 5) keeps its failure: that outlives the run.
+    """
+    forced = [e for e in verdict.failed() if e.exit_code is not None]
+    if forced:
+        return Verdict(verdict.status, verdict.exit_code, verdict.evaluations,
+                       (why, *verdict.reasons))  # fmt: skip
+    return Verdict(Status.INCONCLUSIVE, _INCONCLUSIVE, verdict.evaluations, (why, *verdict.reasons))
 
 
 def _passed_line(passed: tuple[Evaluation, ...], results: tuple[Evaluation, ...]) -> str:

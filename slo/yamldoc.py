@@ -64,7 +64,10 @@ def parse_yaml(text: str, source: str) -> YamlDocument:
     Raises ``PlanError`` for malformed YAML (with line and column), an empty
     document, or duplicate keys (every one, with its line).
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # a control character is refused right here
+    except yaml.YAMLError as err:
+        raise _reader_error(err, text, source) from err
     try:
         root = loader.get_single_node()
         if root is None:
@@ -77,9 +80,22 @@ def parse_yaml(text: str, source: str) -> YamlDocument:
         raise _yaml_error(err, source) from err
     except yaml.YAMLError as err:
         raise PlanError.single(source, f"invalid YAML: {err}") from err
+    except RecursionError as err:  # PyYAML composes and constructs recursively
+        raise PlanError.single(source, "invalid YAML: nested too deeply") from err
+    except ValueError as err:  # an integer past Python's 4300-digit conversion limit
+        raise PlanError.single(source, "invalid YAML: a number too long to read") from err
     finally:
         loader.dispose()
     return YamlDocument(data=data, root=root)
+
+
+def _reader_error(err: yaml.YAMLError, text: str, source: str) -> PlanError:
+    position = getattr(err, "position", None)
+    line = text[:position].count("\n") + 1 if isinstance(position, int) else None
+    character = getattr(err, "character", None)
+    what = f"character #x{character:04x}" if isinstance(character, int) else "a character"
+    message = f"invalid YAML: {what} is not allowed in a plan"
+    return PlanError([PlanIssue(file=source, line=line, field="", value=None, message=message)])
 
 
 def _yaml_error(err: yaml.MarkedYAMLError, source: str) -> PlanError:

@@ -142,12 +142,26 @@ def check_run(
     stay responsive (the load generator's event loop) only waits on a pipe.
     """
     if workers <= 1 and not isolated:
-        return check_share(path, config, 0, 1).report(config)
+        return _reported(path, check_share(path, config, 0, 1), config)
     shares = _run_workers(path, config, max(1, workers))
     total = shares[0]
     for share in shares[1:]:
         total.merge(share)
-    return total.report(config)
+    return _reported(path, total, config)
+
+
+def _reported(path: Path, tally: DriftTally, config: DriftConfig) -> DriftReport:
+    try:
+        return tally.report(config)
+    except _BAD_DATA as err:
+        raise _mismatched(path, err) from err
+
+
+def _mismatched(path: Path, err: Exception) -> RunDirError:
+    """Records whose values do not go together (a channel named by a number beside one
+    named by text) fail only when the report sorts them: no line to name."""
+    where = f"{path / LEDGER_FILE} or {path / STOCK_FILE}"
+    return RunDirError(f"{where}: records that do not go together: {_describe(err)}")
 
 
 def check_share(path: Path, config: DriftConfig, index: int, count: int) -> DriftTally:
@@ -236,13 +250,20 @@ def _check(path: Path, config: DriftConfig, keep: Callable[[Record], bool] | Non
         for batch in merge_batches(sources, config.reorder_window_s):
             for entry in batch:
                 handlers[entry[3]](entry[4])
-    except (KeyError, TypeError, ValueError) as err:
+    except _BAD_DATA as err:  # a field missing or of the wrong type: "qty": "x", "t": null
         if entry is None:
             raise
         where = f"{entry[5]}:{entry[6]}"
         raise RunDirError(f"{where}: bad {entry[3]} record: {_describe(err)}") from err
-    checker.report()
+    try:
+        checker.report()
+    except _BAD_DATA as err:
+        raise _mismatched(path, err) from err
     return checker.tally()
+
+
+_BAD_DATA = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError)
+"""What a record of the wrong shape raises in the checker (an inf quantity: Overflow)."""
 
 
 def _describe(err: Exception) -> str:

@@ -34,6 +34,7 @@ Record = dict[str, Any]
 # A merged record: (t, priority, sequence, stream, record, label, line number).
 Entry = tuple[float, int, int, str, Record, str, int]
 
+_MAX_T = 1e11  # seconds: beyond the year 5138 a time is corrupt (and may not fit a float)
 _BLOCK_BYTES = 1 << 20  # read from one file at a time (about 5,000 lines)
 _BLOCK_LINES = 4096
 _EMPTY: list[str] = []
@@ -64,9 +65,12 @@ class Source:
 def _file_blocks(path: Path) -> Iterator[list[str]]:
     if not path.exists():
         return
-    with path.open(encoding="utf-8", errors="replace", newline="\n") as fh:
-        while block := fh.readlines(_BLOCK_BYTES):
-            yield block
+    try:
+        with path.open(encoding="utf-8", errors="replace", newline="\n") as fh:
+            while block := fh.readlines(_BLOCK_BYTES):
+                yield block
+    except OSError as err:  # a directory, no permission
+        raise RunDirError(f"{path}: cannot read: {err.strerror or err}") from err
 
 
 def read_records(path: Path) -> Iterator[tuple[int, Record]]:
@@ -88,7 +92,7 @@ def _parse(line: str, label: str, number: int) -> Record | None:
     """One line's record; None for a blank line or a torn last line."""
     try:
         record, end = _scan(line, 0)
-    except (StopIteration, ValueError) as err:
+    except (StopIteration, ValueError, RecursionError) as err:
         return _parse_slowly(line, label, number, err)
     if end != len(line) - 1 and line[end:].strip():
         raise RunDirError(f"{label}:{number}: corrupt record: extra data after the object")
@@ -104,7 +108,7 @@ def _parse_slowly(line: str, label: str, number: int, err: Exception) -> Record 
         return None
     try:
         record = json.loads(stripped)
-    except ValueError as second:
+    except (ValueError, RecursionError) as second:  # not JSON, or nested too deep
         if not line.endswith("\n"):  # the last line, torn by a killed writer
             return None
         raise RunDirError(f"{label}:{number}: corrupt record: {second}") from second
@@ -141,9 +145,15 @@ class _Cursor:
             if type(t) is not float and type(t) is not int:
                 raise _no_time(label, number, field, t)
             if t > newest:
+                if not -_MAX_T <= t <= _MAX_T:  # inf, or an int no float holds
+                    raise _no_time(label, number, field, t)
                 newest, late = t, t - window_s
             elif t < late:
+                if t < -_MAX_T:
+                    raise _no_time(label, number, field, t)
                 raise _too_late(label, number, t, newest, window_s)
+            elif t != t:  # NaN: neither newer nor older than anything
+                raise _no_time(label, number, field, t)
             if keep is not None and not keep(record):
                 continue
             out.append((t, priority, seq, stream, record, label, number))
@@ -161,7 +171,7 @@ def _parse_block(lines: list[str], label: str, first: int) -> list[Record | None
     """
     try:
         records: list[Any] = json.loads("[" + ",".join(lines) + "]") if lines else []
-    except ValueError:
+    except (ValueError, RecursionError):
         records = []
     if len(records) == len(lines) and set(map(type, records)) <= {dict}:
         return records
@@ -202,7 +212,8 @@ def _t(entry: Entry) -> float:
 
 
 def _no_time(label: str, number: int, field: str, value: Any) -> RunDirError:
-    return RunDirError(f"{label}:{number}: missing or non-numeric time field {field!r}: {value!r}")
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    return RunDirError(f"{label}:{number}: missing or non-numeric time field {field!r}: {shown}")
 
 
 def _too_late(label: str, number: int, t: float, newest: float, window_s: float) -> RunDirError:

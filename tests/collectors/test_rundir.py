@@ -92,3 +92,106 @@ def test_creating_a_run_that_exists_is_refused(tmp_path: Path) -> None:
     make_run(tmp_path)
     with pytest.raises(RunDirError, match="cannot create run directory"):
         make_run(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ({"plan": {}}, "no format_version: not a peakops header"),
+        ({"format_version": True, "plan": {}}, "unsupported format_version True"),
+        ({"format_version": 1.0, "plan": {}}, "unsupported format_version 1.0"),
+        ({"format_version": "1", "plan": {}}, "unsupported format_version '1'"),
+        ([1], "corrupt header: expected a JSON object"),
+    ],
+    ids=[
+        "no format_version",
+        "format_version true (which equals 1 in Python)",
+        "format_version 1.0",
+        "format_version as text",
+        "a header that is a list",
+    ],
+)
+def test_a_header_of_the_wrong_shape_is_refused(
+    tmp_path: Path, header: object, message: str
+) -> None:
+    run = make_run(tmp_path)
+    run.file("run.json").write_text(json.dumps(header))
+    with pytest.raises(RunDirError, match=message):
+        RunDir.open(run.path)
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        (None, r"run\.json: no plan snapshot \(field 'plan' is missing\)"),
+        ("peak.yaml", r"run\.json: field 'plan': expected an object, got 'peak\.yaml'"),
+    ],
+    ids=["no plan", "a plan that is not an object"],
+)
+def test_a_header_without_its_plan_snapshot_names_the_file(
+    tmp_path: Path, plan: object, message: str
+) -> None:
+    run = make_run(tmp_path)
+    header = run.header()
+    if plan is None:
+        del header["plan"]
+    else:
+        header["plan"] = plan
+    run.write_header(header)
+    with pytest.raises(RunDirError, match=message):
+        run.plan_snapshot()
+
+
+def test_a_header_that_is_not_utf8_is_corrupt(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    run.file("run.json").write_bytes(b'{"format_version": 1, "plan": "\xff"}')
+    with pytest.raises(RunDirError, match="corrupt header"):
+        RunDir.open(run.path)
+
+
+@pytest.mark.parametrize("name", ["run.json", EVENTS_FILE], ids=["the header", "a stream"])
+def test_a_directory_where_a_file_should_be_is_reported_not_raised(
+    tmp_path: Path, name: str
+) -> None:
+    run = make_run(tmp_path)
+    run.file(name).unlink(missing_ok=True)
+    run.file(name).mkdir()
+    with pytest.raises(RunDirError, match=rf"{name}: cannot read"):
+        run.header() if name == "run.json" else run.events()
+
+
+def test_a_file_the_gate_cannot_write_is_reported_not_raised(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    run.file("verdict.json").mkdir()
+    with pytest.raises(RunDirError, match=r"verdict\.json: cannot write"):
+        run.write_json("verdict.json", {"status": "pass"})
+    assert not list(run.path.glob(".verdict.json.tmp-*"))
+
+
+@pytest.mark.parametrize(
+    ("content", "records", "error"),
+    [
+        (b'{"type": "a"}\n\xff\xfe{"type": "b"}\n{"type": "c"}\n', None, "events.jsonl:2: corrupt"),
+        (b'{"type": "a"}\n[1, 2]\n', None, r"events\.jsonl:2: expected a JSON object"),
+        (b'{"type": "a"}\n\x00\xff\xfe garbage', ["a"], None),
+        (b'{"type": "a"}\n{"type": "b"', ["a"], None),
+        (b'{"type": "a"}\n\n   \n{"type": "b"}\n', ["a", "b"], None),
+    ],
+    ids=[
+        "bytes that are not UTF-8 in the middle",
+        "a line that is JSON but not an object",
+        "a last line of garbage without newline (torn)",
+        "a torn last record",
+        "blank lines",
+    ],
+)
+def test_reading_a_stream_skips_only_a_torn_last_line(
+    tmp_path: Path, content: bytes, records: list[str] | None, error: str | None
+) -> None:
+    run = make_run(tmp_path)
+    run.file(EVENTS_FILE).write_bytes(content)
+    if error is not None:
+        with pytest.raises(RunDirError, match=error):
+            run.events()
+    else:
+        assert [e["type"] for e in run.events()] == records

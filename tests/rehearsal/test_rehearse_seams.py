@@ -9,6 +9,8 @@ written once, chaos outcomes reach it, and Ctrl-C still gates what was recorded.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +25,7 @@ from collectors.rundir import EventLog, RunDir
 from platforms.base import Endpoints, FaultTargets, Health, Platform
 from rehearsal.run import rehearse
 from rehearsal.seams import Seams
+from rehearsal.shutdown import Stopped
 from rollout.gate import gate_run
 from slo.loader import load_plan_text
 from slo.plan import ChaosStep, Plan
@@ -118,9 +121,9 @@ class FakeLoad:
         latency, load = run.appender(LATENCY_FILE), run.appender(LOAD_FILE)
         recorder = IntervalRecorder(latency.append, clock=lambda: clock[0])
         for second in range(int(duration_s)):
-            if second == self.interrupt_at:
+            if second == self.interrupt_at:  # Ctrl-C, as the terminal sends it
                 recorder.flush(final=True)
-                raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGINT)
             for i in range(20):
                 clock[0] = t0 + second + i / 20
                 recorder.record("POST /orders", self.latency_s, ok=True)
@@ -257,12 +260,16 @@ def test_a_fault_is_judged_by_its_own_phase_not_by_loosening_steady_state(tmp_pa
 
 def test_ctrl_c_still_gates_what_was_recorded(tmp_path: Path) -> None:
     platform = FakePlatform()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Stopped) as stopped:
         rehearse(plan(), tmp_path, seams=seams(platform, FakeLoad(interrupt_at=5)))
+    assert stopped.value.signum == signal.SIGINT
+    assert stopped.value.result.verdict.status.value == "inconclusive"
     run = only_run(tmp_path)
     assert platform.calls == ["start", "stop"]
     verdict = json.loads(run.file(VERDICT_FILE).read_text())
-    assert any("was interrupted" in r or "never finished" in r for r in verdict["reasons"])
+    assert verdict["status"] == "inconclusive" and verdict["exit_code"] == 4
+    assert "interrupted" in verdict["reasons"][0], verdict["reasons"]
     place = next(e for e in verdict["evaluations"] if e["slo_id"] == "place-p99")
     assert place["samples"] == 100  # the five seconds recorded before Ctrl-C
-    assert json.loads(run.file(HEADER_FILE).read_text())["status"] == "interrupted"
+    header = json.loads(run.file(HEADER_FILE).read_text())
+    assert (header["status"], header["signal"]) == ("interrupted", "SIGINT")

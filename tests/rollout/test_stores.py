@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from collectors.rundir import RunDir
 from rollout.stores import check_stores, outage_lines
+from slo.errors import RunDirError
 from slo.runfiles import RECONCILE_FILE, STORES_FILE
 
 
@@ -36,3 +39,19 @@ def test_each_outage_becomes_a_line_and_an_entry_of_reconcile_json(tmp_path: Pat
         "store outage 20.0s\N{EN DASH}30.0s: up to 9 units sold offline and not yet in the "
         "source of truth; reconciled 250 ms after the link came back"
     )
+
+
+def test_a_stores_file_without_a_poll_is_no_store_watched(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path, "r1", plan={}, git_sha=None)
+    run.file(STORES_FILE).write_text("")
+    assert check_stores(run) is None
+
+
+def test_a_poll_of_the_wrong_shape_names_file_and_line(tmp_path: Path) -> None:
+    run = RunDir.create(tmp_path, "r1", plan={}, git_sha=None)
+    run.file(STORES_FILE).write_text(
+        '{"t": 1.0, "store": "store-1", "pending": 0}\n{"t": 2.0, "store": "store-1", '
+        '"pending": "lots"}\n'
+    )
+    with pytest.raises(RunDirError, match=r"stores\.jsonl:2: field 'pending'"):
+        check_stores(run)

@@ -63,8 +63,10 @@ def test_two_load_processes_merge_exactly_into_one_run(oms: LocalPlatform, tmp_p
     run = only_run(tmp_path)
     records = list(run.records("latency.jsonl"))
     assert {r["source"] for r in records} == {"worker-0", "worker-1"}
-    ok, fail, dist = merge(records)["GET /healthz"]
-    assert ok + fail == dist.total_count == 1200
+    ok, fail, dist, failed, _errors = merge(records)["GET /healthz"]
+    assert ok + fail == 1200
+    assert dist.total_count == ok  # latency: the successful requests ...
+    assert failed is not None and failed.total_count == fail  # ... failures apart
     per_worker = {
         source: sum(r["ok"] + r["fail"] for r in records if r["source"] == source)
         for source in ("worker-0", "worker-1")

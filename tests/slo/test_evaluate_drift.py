@@ -112,6 +112,32 @@ def test_drift_during_a_tolerated_fault(
 
 
 @pytest.mark.parametrize(
+    ("tolerate", "drift", "status", "words"),
+    [
+        (("store-offline",), STORE_DRIFT, Status.INCONCLUSIVE,
+         "6 stock observations outside the expected interval, and the run's fault windows "
+         "were unknown to the drift checker: how many fell during store-offline (tolerated) "
+         "cannot be told, max 0"),
+        (("store-offline",), CLEAN, Status.PASS, "0 stock observations outside"),
+        ((), STORE_DRIFT, Status.FAIL, "6 stock observations outside"),
+    ],
+    ids=[
+        "drift that a tolerated fault may explain is inconclusive, never failed",
+        "no drift at all passes: nothing needed tolerating",
+        "an objective that tolerates nothing does not need the fault windows",
+    ],
+)  # fmt: skip
+def test_drift_tolerating_faults_when_the_fault_windows_are_unknown(
+    tolerate: tuple[str, ...], drift: DriftStats, status: Status, words: str
+) -> None:
+    objective = DriftObjective(id="no-drift", tolerate=tolerate)
+    stats = RunStats(endpoints={}, elapsed_s=60, drift=drift, faults_known=False)
+    (evaluation,) = evaluate([objective], stats, default_min_samples=1)
+    assert evaluation.status is status
+    assert words in evaluation.reason
+
+
+@pytest.mark.parametrize(
     ("scheduled", "reconciled", "status", "words"),
     [
         (1, (0.4,), Status.PASS, "reconciled in 400 ms, under 5000 ms"),

@@ -62,7 +62,8 @@ BAD_PLANS = [
         edit(
             (
                 "  baseline: 50\n",
-                "  baseline: 50\nchaos:\n  - experiment: store-offline\n    offset: 10s\n",
+                "  baseline: 50\nchaos:\n"
+                "  - {experiment: store-offline, offset: 10s, duration: 5s}\n",
             )
         ),
         "peak.yaml:9: chaos[0].experiment: 'store-offline' cuts store-1's link to inventory: "
@@ -71,7 +72,7 @@ BAD_PLANS = [
     ),
     pytest.param(
         edit(("  kind: embedded\n", "  kind: embedded\n  stores: 9\n")),
-        "peak.yaml:5: target.stores: expected a number <= 8, got 9",
+        "peak.yaml:5: target.stores: expected at most 8, got 9",
         id="too many store nodes",
     ),
     pytest.param(
@@ -123,7 +124,7 @@ BAD_PLANS = [
     ),
     pytest.param(
         edit(("percentile: 99", "percentile: 150")),
-        "peak.yaml:13: slos.objectives[0].percentile: expected a number <= 100, got 150",
+        "peak.yaml:13: slos.objectives[0].percentile: expected at most 100, got 150",
         id="a percentile above 100 is out of range",
     ),
     pytest.param(
@@ -244,7 +245,7 @@ BAD_PLANS = [
     ),
     pytest.param(
         edit(("  baseline: 50\n", "  baseline: 50\n  compression: 0\n")),
-        "peak.yaml:8: load.compression: expected a number > 0, got 0",
+        "peak.yaml:8: load.compression: expected a number >= 0.01, got 0",
         id="a compression of zero is refused",
     ),
     pytest.param(
@@ -276,6 +277,31 @@ BAD_PLANS = [
         edit(("  kind: embedded\n", "  kind: embedded\n  omsVersion: v3\n")),
         "peak.yaml:5: target.omsVersion: expected 'v1' or 'v2', got 'v3'",
         id="an unknown choice lists the allowed ones",
+    ),
+    # Every limit: test_plan_limits.py; chaos steps: test_chaos_steps.py; hosts: test_hosts.py.
+    pytest.param(
+        edit(("  kind: embedded\n", "  kind: embedded\n  catalog: {skus: 1000000000}\n")),
+        "peak.yaml:5: target.catalog.skus: expected at most 100000, got 1000000000",
+        id="a number past its upper bound names the limit",
+    ),
+    pytest.param(
+        BASE + "chaos:\n  - {experiment: network-cut, offset: 50s, duration: 20s}\n",
+        "peak.yaml:16: chaos[0].duration: offset 50s + duration 20s ends after the load (1m): "
+        "shorten the fault, start it earlier, or lengthen the load",
+        id="a chaos step that would outlive the load is refused",
+    ),
+    pytest.param(
+        BASE + "chaos:\n  - {experiment: slow-db, offset: 10s}\n",
+        "peak.yaml:16: chaos[0].experiment: unknown experiment 'slow-db' (known: kill-replica, "
+        "zone-loss, network-cut, network-slow, network-flaky, store-offline)",
+        id="an unknown experiment lists the known ones",
+    ),
+    pytest.param(
+        edit(("  kind: embedded\n", "  kind: url\n  baseUrl: http://sre:hunter2@127.0.0.1\n")),
+        "peak.yaml:5: target.baseUrl: credentials in the URL (http://***@127.0.0.1) are "
+        "refused: a URL is written to run.json, logs and reports; give the target its "
+        "credentials another way",
+        id="a url with a password is refused without showing it",
     ),
     pytest.param(
         BASE.replace("load:\n  duration: 60s\n  baseline: 50\n", "load: fast\n"),

@@ -69,8 +69,8 @@ slos:
     - {id: errors, kind: error_ratio, max: 0.001}
     - {id: throughput, kind: throughput, minRatio: 0.95}
 chaos:
-  - {experiment: kill-replica, offset: 5m, duration: 30s}
-  - {experiment: slow-db, offset: 250ms}
+  - {experiment: network-cut, offset: 5m, duration: 30s}
+  - {experiment: kill-replica, offset: 250ms}
 rollback: {enabled: true, toRevision: 41}
 outputs: {runDir: artefacts/runs, junit: false, summary: true}
 """
@@ -149,7 +149,7 @@ def test_a_snapshot_uses_yaml_keys_and_duration_strings(full: Plan) -> None:
     assert snapshot["load"]["duration"] == "1h30m"
     assert snapshot["slos"]["objectives"][0]["threshold"] == "1.5s"
     assert snapshot["chaos"][1] == {
-        "experiment": "slow-db",
+        "experiment": "kill-replica",
         "offset": "250ms",
         "duration": None,
         "stopBurnRate": 14.4,

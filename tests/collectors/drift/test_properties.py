@@ -133,14 +133,28 @@ def place(world: World, op: Op, *, sku_unsure: bool) -> None:
     cells = [op.requested] if op.requested else world.locations[op.sku]
     best = max(cells, key=lambda loc: world.stock[(op.sku, loc)])
     enough = world.stock[(op.sku, best)] >= op.qty
+    # A channel may decide on a view up to STALENESS_MS behind: units returned (cancels
+    # acknowledged) that recently may not show yet, so they do not make a refusal false.
+    floor = max(world.stock[(op.sku, loc)] - returned_since(world, op, loc) for loc in cells)
     if op.behaviour == "refuse" and enough and op.report == "normal" and not sku_unsure:
-        world.false_sold_outs += 1  # a sold-out answer while stock remained; it refuses
+        if floor >= op.qty:
+            world.false_sold_outs += 1  # a sold-out answer while stock remained; it refuses
         return  # only where no earlier outcome is unknown, so the history proves it
     if enough or op.behaviour in ("oversell", "duplicate"):
         op.applied, op.location, op.order_id = True, best, f"order-{op.id}"
         world.keys.setdefault(op.key, (op.order_id, best))
         world.stock[(op.sku, best)] -= op.qty
         world.changes.append((op.apply, (op.sku, best), -op.qty))
+
+
+def returned_since(world: World, op: Op, location: str) -> int:
+    """Units returned to ``op``'s SKU at ``location`` by cancels acknowledged within the
+    view staleness allowance before ``op`` was invoked."""
+    return sum(
+        c.qty for c in world.ops
+        if c.kind == "cancel" and c.cancels is not None and c.sku == op.sku
+        and c.location == location and op.invoke - STALENESS_MS <= c.done <= op.invoke
+    )  # fmt: skip
 
 
 def cancel(world: World, op: Op, *, exact: bool) -> None:

@@ -1,0 +1,294 @@
+"""JourneyRunner with a fake HTTP session and a fake adapter (no Locust, no network).
+
+Whatever goes wrong while a request is built, sent or read, the journey does not
+raise: the request is recorded as failed under the exception's type, and the ledger
+gets ``fail`` (nothing was sent) or ``info`` (it may have been).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from collectors.adapter import HttpCall, Outcome
+from collectors.latency import IntervalRecorder, merge
+from collectors.ledger import Ledger
+from collectors.loadmeter import LoadMeter
+from scenarios.errors import ErrorTally
+from scenarios.funnel import JourneyPlan, UrlVisit
+from scenarios.journeys import JourneyRunner
+from slo.conventions import ENDPOINT_CANCEL_ORDER as CANCEL
+
+STOCK = "GET /stock/{sku}"
+ORDERS = "POST /orders"
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    body: dict[str, Any] | None = None
+    error: Exception | None = None
+
+
+class FakeResponse:
+    def __init__(self, answer: Answer) -> None:
+        self.status_code = answer.status
+        self.error = answer.error
+        self._body = answer.body
+        self.result: str | None = None
+
+    def __enter__(self) -> FakeResponse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def success(self) -> None:
+        self.result = "success"
+
+    def failure(self, why: str) -> None:
+        self.result = why
+
+    def json(self) -> Any:
+        if self._body is None:
+            raise ValueError("not json")
+        return self._body
+
+
+@dataclass
+class FakeSession:
+    """Answers by method; ``raises``: what ``request`` raises instead (per method)."""
+
+    base_url: str = "http://oms.test"
+    answers: dict[str, Answer] = field(default_factory=dict)
+    raises: dict[str, Exception] = field(default_factory=dict)
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    def request(self, method: str, url: str, **_: Any) -> FakeResponse:
+        if method in self.raises:
+            raise self.raises[method]
+        self.sent.append((method, url))
+        return FakeResponse(self.answers.get(method, Answer()))
+
+
+CONFIRMED = Answer(201, {"status": "confirmed", "order_id": "o-1", "location": "dc-1"})
+
+
+class FakeAdapter:
+    """The reference adapter's shape; ``broken`` names a method that raises ``error``."""
+
+    def __init__(self, broken: str = "", error: Exception | None = None) -> None:
+        self.broken = broken
+        self.error = error or RuntimeError("adapter bug")
+
+    def _check(self, name: str) -> None:
+        if name == self.broken:
+            raise self.error
+
+    def stock_check_call(self, sku: str, channel: str) -> HttpCall:
+        self._check("stock_check_call")
+        return HttpCall("GET", f"/stock/{sku}?channel={channel}")
+
+    def place_call(self, key: str, channel: str, sku: str, qty: int, loc: str | None) -> HttpCall:
+        self._check("place_call")
+        return HttpCall("POST", "/orders", {"idempotency_key": key, "sku": sku})
+
+    def place_outcome(self, status: int, body: dict[str, Any] | None) -> Outcome:
+        self._check("place_outcome")
+        if self.broken == "place_outcome_none":
+            return None  # type: ignore[return-value]
+        if status == 201 and body:
+            return Outcome("ok", body["order_id"], body["location"])
+        return Outcome("info", reason="transport" if status == 0 else f"http {status}")
+
+    def cancel_call(self, order_id: str, channel: str, location: str | None) -> HttpCall:
+        self._check("cancel_call")
+        return HttpCall("POST", f"/orders/{order_id}/cancel")
+
+    def cancel_outcome(self, status: int, body: dict[str, Any] | None) -> Outcome:
+        return Outcome("ok" if status == 200 else "info")
+
+
+@dataclass
+class Harness:
+    runner: JourneyRunner
+    session: FakeSession
+    latency: list[dict[str, Any]]
+    ledger: list[dict[str, Any]]
+    errors: ErrorTally
+
+    def merged(self) -> dict[str, Any]:
+        self.runner.recorder.flush(final=True)
+        return merge(self.latency)
+
+    def phases(self, type_: str) -> list[str]:
+        return [r["phase"] for r in self.ledger if r["type"] == type_]
+
+
+def harness(adapter: FakeAdapter | None = None, session: FakeSession | None = None) -> Harness:
+    latency: list[dict[str, Any]] = []
+    ledger: list[dict[str, Any]] = []
+    errors = ErrorTally()
+    session = session or FakeSession(answers={"POST": CONFIRMED})
+    runner = JourneyRunner(
+        session,  # type: ignore[arg-type]
+        run_id="run-1", adapter=adapter or FakeAdapter(),  # type: ignore[arg-type]
+        recorder=IntervalRecorder(latency.append, clock=lambda: 1000.0),
+        meter=LoadMeter(lambda _r: None, cpu_percent=lambda: 0.0),
+        ledger=Ledger(ledger.append, source="load"), tracer=None, key_prefix="k",
+        errors=errors,
+    )  # fmt: skip
+    return Harness(runner, session, latency, ledger, errors)
+
+
+ORDER = JourneyPlan(channel="web", browse=("SKU-1",), order_sku="SKU-1", cancel=False)
+
+
+@dataclass(frozen=True)
+class Case:
+    make: Callable[[], Harness]
+    endpoint: str
+    error: str
+    place_phase: str | None  # the ledger's completion of the place operation
+
+
+CASES = {
+    "building the order request raises: nothing was sent, the order failed": Case(
+        lambda: harness(FakeAdapter("place_call", ValueError("bad sku"))),
+        ORDERS, "ValueError", "fail",
+    ),
+    "the HTTP client raises while sending: it may have been sent, the order is unknown": Case(
+        lambda: harness(session=FakeSession(raises={"POST": ValueError("invalid request URI")})),
+        ORDERS, "ValueError", "info",
+    ),
+    "reading the answer raises: it was sent, the order is unknown": Case(
+        lambda: harness(FakeAdapter("place_outcome", KeyError("status"))),
+        ORDERS, "KeyError", "info",
+    ),
+    "the adapter reads the answer as something else than an Outcome: unknown": Case(
+        lambda: harness(FakeAdapter("place_outcome_none")), ORDERS, "TypeError", "info",
+    ),
+    "building a stock check raises: that check fails, the order still goes": Case(
+        lambda: harness(FakeAdapter("stock_check_call", ValueError("bad channel"))),
+        STOCK, "ValueError", "ok",
+    ),
+    "a refused connection is counted by its type, as the client reported it": Case(
+        lambda: harness(session=FakeSession(answers={
+            "GET": Answer(0, error=ConnectionRefusedError(111, "refused")),
+            "POST": Answer(0, error=ConnectionRefusedError(111, "refused")),
+        })),
+        ORDERS, "ConnectionRefusedError", "info",
+    ),
+    "an unexpected status is counted as HTTP and its status": Case(
+        lambda: harness(session=FakeSession(answers={"POST": Answer(503)})),
+        ORDERS, "HTTP 503", "info",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_a_failing_request_is_recorded_as_failed_under_its_kind_and_the_journey_goes_on(
+    case: Case,
+) -> None:
+    h = case.make()
+    h.runner.run(ORDER)  # does not raise
+    merged = h.merged()
+    failed = merged[case.endpoint]
+    assert failed.fail == 1 and failed.errors == {case.error: 1}
+    assert failed.latency.total_count == 0  # kept out of the latency percentiles
+    assert failed.failed is not None and failed.failed.total_count == 1
+    assert h.errors.counts[case.error] >= 1
+    assert h.phases("place") == ["invoke", case.place_phase]
+
+
+def test_a_request_that_raised_says_why_in_the_ledger() -> None:
+    h = harness(session=FakeSession(raises={"POST": ValueError("invalid request URI")}))
+    h.runner.run(ORDER)
+    (done,) = [r for r in h.ledger if r["type"] == "place" and r["phase"] != "invoke"]
+    assert done["reason"] == "ValueError: invalid request URI"
+
+
+def test_a_cancel_whose_request_cannot_be_built_fails_and_was_not_sent() -> None:
+    h = harness(FakeAdapter("cancel_call", ValueError("no such store")))
+    h.runner.run(JourneyPlan(channel="web", browse=(), order_sku="SKU-1", cancel=True))
+    assert h.phases("cancel") == ["invoke", "fail"]
+    assert h.merged()[CANCEL].errors == {"ValueError": 1}
+    assert [m for m, _ in h.session.sent] == ["POST"]  # the order only
+
+
+def test_each_kind_of_failure_is_logged_once_with_its_traceback_then_only_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = harness(FakeAdapter("place_call", ValueError("bad sku")))
+    with caplog.at_level(logging.WARNING, logger="peakops.load"):
+        for _ in range(50):
+            h.runner.run(ORDER)
+    logged = [r for r in caplog.records if "ValueError" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+    assert h.errors.counts == {"ValueError": 50}
+    assert h.errors.summary() == "request failures in this process: ValueError x 50"
+
+
+def test_a_transport_error_is_logged_once_without_the_clients_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refused = Answer(0, error=ConnectionRefusedError(111, "refused"))
+    h = harness(session=FakeSession(answers={"GET": refused, "POST": refused}))
+    with caplog.at_level(logging.WARNING, logger="peakops.load"):
+        for _ in range(5):
+            h.runner.run(ORDER)
+    logged = [r for r in caplog.records if "ConnectionRefusedError" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is None
+    assert h.errors.counts == {"ConnectionRefusedError": 10}
+
+
+def test_a_successful_journey_records_no_failure() -> None:
+    h = harness()
+    h.runner.run(ORDER)
+    merged = h.merged()
+    assert {e: (m.ok, m.fail) for e, m in merged.items()} == {STOCK: (1, 0), ORDERS: (1, 0)}
+    assert merged[ORDERS].latency.total_count == 1 and merged[ORDERS].errors == {}
+    assert h.phases("place") == ["invoke", "ok"]
+
+
+def test_an_exception_outside_any_request_is_counted_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    errors = ErrorTally()
+
+    def journey(_intended: float, _plan: object) -> None:
+        raise RuntimeError("meter bug")
+
+    guarded = errors.guard(journey)
+    with caplog.at_level(logging.WARNING, logger="peakops.load"):
+        for _ in range(3):
+            guarded(0.0, None)  # does not raise
+    assert errors.counts == {"RuntimeError outside a request": 3}
+    assert len([r for r in caplog.records if "RuntimeError" in r.getMessage()]) == 1
+
+
+URLS = {
+    "a base URL without a trailing slash": ("http://oms.test", "/stock/A", "http://oms.test/stock/A"),
+    "a base URL with a trailing slash": ("http://oms.test/", "/stock/A", "http://oms.test/stock/A"),
+    "a base URL with a path prefix and a slash": (
+        "http://oms.test/api/", "/stock/A", "http://oms.test/api/stock/A",
+    ),
+    "a path without a leading slash": ("http://oms.test", "stock/A", "http://oms.test/stock/A"),
+    "a path with two leading slashes": ("http://oms.test/", "//stock/A", "http://oms.test/stock/A"),
+    "an absolute URL (a store node) is left alone": (
+        "http://oms.test/", "http://store.test:8200/orders", "http://store.test:8200/orders",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("base", "path", "url"), URLS.values(), ids=URLS.keys())
+def test_requests_go_to_the_base_url_and_path_joined_by_exactly_one_slash(
+    base: str, path: str, url: str
+) -> None:
+    h = harness(session=FakeSession(base_url=base))
+    h.runner.run(UrlVisit(path=path, endpoint="GET /x"))
+    assert h.session.sent == [("GET", url)]
