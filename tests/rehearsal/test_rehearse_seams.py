@@ -273,3 +273,26 @@ def test_ctrl_c_still_gates_what_was_recorded(tmp_path: Path) -> None:
     assert place["samples"] == 100  # the five seconds recorded before Ctrl-C
     header = json.loads(run.file(HEADER_FILE).read_text())
     assert (header["status"], header["signal"]) == ("interrupted", "SIGINT")
+
+
+class StuckLoad(FakeLoad):
+    """A flood that never returns (a hung load process)."""
+
+    def run(self, run: RunDir, endpoints: Endpoints, **_: Any) -> None:
+        run.appender(EVENTS_FILE).append({"ts": time.time(), "type": "load_started"})
+        threading.Event().wait()
+
+
+@pytest.mark.integration  # waits for a real timer
+def test_past_its_deadline_a_rehearsal_is_stopped_reverted_and_inconclusive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rehearsal.run.deadline_s", lambda plan: 0.5)
+    platform = FakePlatform()
+    with pytest.raises(Stopped) as stopped:
+        rehearse(plan(), tmp_path, seams=seams(platform, StuckLoad()))
+    assert stopped.value.signum == signal.SIGALRM and "deadline" in stopped.value.reason
+    assert platform.calls == ["start", "stop"]
+    verdict = json.loads(only_run(tmp_path).file(VERDICT_FILE).read_text())
+    assert verdict["status"] == "inconclusive"
+    assert "deadline" in verdict["reasons"][0], verdict["reasons"]
