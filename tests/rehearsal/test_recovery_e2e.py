@@ -30,13 +30,13 @@ PLAN = ROOT / "peak.yaml"
 
 
 def cut_only_plan(tmp_path: Path) -> Path:
-    """The shipped plan, 25 s, with only its network cut, at 1 s; no stop condition."""
+    """The shipped plan, 18 s, with only its network cut, at 1 s; no stop condition."""
     text = PLAN.read_text()
     head, rest = text[: text.index("\nchaos:")], text[text.index("\nrollback:") :]
     chaos = "\nchaos:\n  - experiment: network-cut\n    offset: 1s\n    duration: 2s\n"
     chaos += "    stopBurnRate: 1000\n"  # let the cut run: this test is about what follows
     path = tmp_path / "peak.yaml"
-    path.write_text(head.replace("duration: 60s", "duration: 25s") + chaos + rest)
+    path.write_text(head.replace("duration: 60s", "duration: 18s") + chaos + rest)
     return path
 
 
