@@ -39,7 +39,7 @@ DEFAULT_ADAPTER = "collectors.adapter:ReferenceOmsAdapter"
 
 REQUIRED_METHODS: Mapping[str, int] = {
     # method -> positional arguments peakops passes (besides self)
-    "place_call": 6,
+    "place_call": 5,
     "place_outcome": 2,
     "cancel_call": 3,
     "cancel_outcome": 2,
