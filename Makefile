@@ -28,7 +28,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict slo
-	$(BIN)/mypy cli collectors rollout rehearsal platforms scenarios reference_oms chaos
+	$(BIN)/mypy cli collectors rollout rehearsal platforms scenarios reference_oms chaos alerts
 
 fmt: setup
 	$(BIN)/ruff check --fix .

@@ -16,7 +16,10 @@ from typing import Annotated
 
 import typer
 
+from cli.alerts_commands import alerts_app
 from cli.chaos_commands import chaos_app
+from cli.cleanup_commands import cleanup
+from cli.collect_commands import collect
 from cli.common import (
     AllowHostOption,
     OmsVersion,
@@ -26,6 +29,7 @@ from cli.common import (
     ProcessesOption,
     allowed_hosts,
     fail,
+    load_plan_checked,
     load_with_overrides,
     parse_flag,
     run_with_progress,
@@ -34,6 +38,7 @@ from cli.common import (
     stopped,
 )
 from cli.profile_commands import profiles_app
+from cli.target_commands import target_app
 from rehearsal.shutdown import Stopped
 from slo.durations import parse_duration
 from slo.errors import PeakopsError
@@ -55,6 +60,10 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(oms_app, name="oms")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(chaos_app, name="chaos")
+app.add_typer(alerts_app, name="alerts")
+app.command()(cleanup)
+app.add_typer(target_app, name="target")
+app.command()(collect)
 
 
 @app.command()
@@ -83,7 +92,9 @@ def rehearse(
             plan, duration=duration, oms_version=oms_version.value if oms_version else None
         )
         root = run_dir if run_dir is not None else Path(the_plan.outputs.run_dir)
-        result = run_with_progress(the_plan, root, processes, allowed_hosts(allow_host))
+        result = run_with_progress(
+            the_plan, root, processes, allowed_hosts(allow_host), plan_dir=plan.parent
+        )
     except PeakopsError as err:
         fail(err)
     except Stopped as stop:
@@ -214,9 +225,12 @@ def plan_validate(
     file: Annotated[Path, typer.Argument(help="The plan file to check.")],
     output: OutputOption = Output.table,
 ) -> None:
-    """Check a plan file; print every problem with file, line, field and value."""
+    """Check a plan file; print every problem with file, line, field and value.
+
+    The adapter it names is imported and checked too (methods and their arguments).
+    """
     try:
-        the_plan = load_plan(file)
+        the_plan = load_plan_checked(file)
     except PeakopsError as err:
         if output is Output.json:
             issues = [vars(i) for i in getattr(err, "issues", ())] or [{"message": str(err)}]

@@ -16,6 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from collectors.adapters import check_plan_adapter
+from collectors.cleanup import cleanup_note
+from collectors.rundir import RunDir
 from rehearsal.shutdown import Stopped, exit_code_for
 from rollout.console import render_result
 from rollout.gate import GateResult
@@ -34,6 +37,7 @@ __all__ = [
     "ProcessesOption",
     "allowed_hosts",
     "fail",
+    "load_plan_checked",
     "load_with_overrides",
     "parse_flag",
     "run_with_progress",
@@ -80,10 +84,18 @@ def fail(err: PeakopsError) -> NoReturn:
     raise typer.Exit(int(err.exit_code))
 
 
+def load_plan_checked(path: Path) -> Plan:
+    """The plan at ``path``, with its adapter imported and checked (``target.adapter``,
+    ``target.adapterOptions``, a ``target.skus`` file): problems name the plan's lines."""
+    plan = load_plan(path)
+    check_plan_adapter(plan, path.resolve().parent, path)
+    return plan
+
+
 def load_with_overrides(
     path: Path, *, duration: str | None = None, oms_version: str | None = None
 ) -> Plan:
-    plan = load_plan(path)
+    plan = load_plan_checked(path)
     duration_s = None
     if duration is not None:
         try:
@@ -115,7 +127,11 @@ def allowed_hosts(flags: list[str] | None) -> frozenset[str]:
 
 
 def run_with_progress(
-    plan: Plan, root: Path, processes: int, hosts: frozenset[str] = frozenset()
+    plan: Plan,
+    root: Path,
+    processes: int,
+    hosts: frozenset[str] = frozenset(),
+    plan_dir: Path | None = None,
 ) -> GateResult:
     from rehearsal.run import rehearse as run_rehearsal
 
@@ -128,13 +144,18 @@ def run_with_progress(
         transient=True,
     ) as bar:
         task = bar.add_task("flood", total=plan.load.duration_s)
-        return run_rehearsal(
+        result = run_rehearsal(
             plan,
             root,
             processes=processes,
             allowed_hosts=hosts,
+            plan_dir=plan_dir,
             progress=lambda done, _total: bar.update(task, completed=done),
         )
+    note = cleanup_note(RunDir(result.run_dir))  # beside the verdict, never part of it
+    if note:
+        stderr.print(f"peakops: {note}", highlight=False, markup=False)
+    return result
 
 
 def stopped(stop: Stopped, output: Output) -> NoReturn:

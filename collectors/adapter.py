@@ -5,6 +5,9 @@ client, so the hot path stays Locust's) and read outcomes with it; stock probes 
 the end-of-run resolution of unknown outcomes call it directly. To test another OMS,
 implement ``OmsAdapter`` (docs/adapters.md); ``ReferenceOmsAdapter`` is the default.
 
+``place_call`` gets the plan's test customer (``target.testCustomer``) for the OMS's own
+customer field; ``cancel_order`` is the end-of-run cleanup's (``collectors.cleanup``).
+
 The calls made directly raise one of ``UNANSWERED`` when the OMS could not answer (a
 transport or HTTP error, a body that is not JSON): callers count those. Anything else
 an adapter raises is a bug of the adapter (or an API it does not match): callers stop
@@ -77,7 +80,7 @@ class OmsAdapter(Protocol):
     """Everything peakops needs from an OMS."""
 
     def place_call(
-        self, key: str, channel: str, sku: str, qty: int, location: str | None
+        self, key: str, channel: str, sku: str, qty: int, location: str | None, customer: str
     ) -> HttpCall: ...
     def place_outcome(self, status: int, body: dict[str, Any] | None) -> Outcome: ...
     def cancel_call(self, order_id: str, channel: str, location: str | None) -> HttpCall: ...
@@ -89,6 +92,7 @@ class OmsAdapter(Protocol):
     def read_all_truth(self) -> list[StockRow]: ...
     def read_view(self, sku: str, channel: str) -> list[StockRow]: ...
     def list_skus(self) -> list[str]: ...
+    def cancel_order(self, order_id: str, location: str | None) -> Outcome: ...
 
 
 STORE_CHANNEL = "store"
@@ -119,6 +123,11 @@ class ReferenceOmsAdapter:
     store nodes. With them the ``store`` channel is sent to a store (a sale to the store
     picked by its idempotency key, a lookup by its SKU), and the store view is what the
     stores show; without them the orders URL serves every channel.
+
+    ``headers`` go with every call it makes itself (probes, resolution, cleanup): the
+    run-id tag of synthetic traffic. The test customer goes in the order body's
+    ``customer`` field, which the reference OMS ignores (its order schema drops unknown
+    fields).
     """
 
     def __init__(
@@ -129,13 +138,15 @@ class ReferenceOmsAdapter:
         store_urls: Mapping[str, str] | None = None,
         timeout_s: float = 5.0,
         transport: httpx.BaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
     ):
         """``transport``: for tests (``httpx.MockTransport``); default, the network."""
 
         def client(url: str) -> httpx.Client:
             return httpx.Client(
-                base_url=url, timeout=timeout_s, trust_env=False, transport=transport
-            )
+                base_url=url, timeout=timeout_s, trust_env=False, transport=transport,
+                headers=dict(headers or {}),
+            )  # fmt: skip
 
         self._orders = client(orders_url)
         self._inventory = client(inventory_url) if inventory_url else None
@@ -159,10 +170,10 @@ class ReferenceOmsAdapter:
     # -- requests the journeys send -------------------------------------------------
 
     def place_call(
-        self, key: str, channel: str, sku: str, qty: int, location: str | None
+        self, key: str, channel: str, sku: str, qty: int, location: str | None, customer: str
     ) -> HttpCall:
         body = {"idempotency_key": key, "channel": channel, "location": location,
-                "lines": [{"sku": sku, "qty": qty}]}  # fmt: skip
+                "lines": [{"sku": sku, "qty": qty}], "customer": customer}  # fmt: skip
         return HttpCall("POST", self._store_for(channel, key) + "/orders", body)
 
     def place_outcome(self, status: int, body: dict[str, Any] | None) -> Outcome:
@@ -278,6 +289,34 @@ class ReferenceOmsAdapter:
         if self._inventory is None:
             return []
         return list(self._inventory.get("/skus").raise_for_status().json()["skus"])
+
+    def cancel_order(self, order_id: str, location: str | None) -> Outcome:
+        """Cancel a confirmed order (the end-of-run cleanup); ``ok`` if it is cancelled now,
+        also when it already was (the OMS answers 200 ``cancelled`` again).
+
+        Asks the store node of a store ``location`` first (its sales live there), else the
+        orders service, then the other nodes while the answer is 404: an online order
+        shipped from a store's stock lives on the orders service.
+        """
+        path = f"/orders/{order_id}/cancel"
+        store = self._stores.get(location or "")
+        nodes = [store] if store is not None else []
+        nodes += [self._orders, *(c for c in self._stores.values() if c is not store)]
+        resp = nodes[0].post(path)
+        for client in nodes[1:]:
+            if resp.status_code != 404:
+                break
+            resp = client.post(path)
+        try:
+            data = resp.json()
+        except ValueError:  # not JSON: an error page; the status says enough
+            data = None
+        body = data if isinstance(data, dict) else {}
+        outcome = self.cancel_outcome(resp.status_code, body)
+        reason = outcome.reason
+        if outcome.phase != "ok" and body.get("error"):
+            reason = f"{reason}: {body['error']}"
+        return Outcome(outcome.phase, order_id, location, reason)
 
 
 def _truth_row(sku: str, location: str, counts: Mapping[str, Any]) -> StockRow:

@@ -32,6 +32,7 @@ from prometheus_client.samples import Exemplar
 
 from collectors.latency import decode_histogram
 from slo.conventions import (
+    CLIENT_LATENCY_BUCKETS_S,
     LABEL_ENDPOINT,
     LABEL_OUTCOME,
     LABEL_QUANTILE,
@@ -51,7 +52,7 @@ from slo.conventions import (
 
 __all__ = ["BUCKETS_S", "LiveMetrics"]
 
-BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BUCKETS_S = CLIENT_LATENCY_BUCKETS_S  # slo.conventions: alert rules read the same bounds
 
 
 class LiveMetrics:

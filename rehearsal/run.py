@@ -5,11 +5,18 @@ gate (``rollout.gate``), called once at the end whatever happened (Ctrl-C includ
 ``peakops gate RUN_DIR`` afterwards rewrites the same files byte for byte. The
 platform, the load runner and the chaos launcher are seams (``rehearsal.seams``), so
 the orchestration is tested with fakes.
+
+The plan's adapter is checked before anything starts (it imports, fits ``OmsAdapter``,
+its ``{env: NAME}`` options are set), the plan's directory goes into ``run.json``
+(``plan_dir``: every load process finds an adapter module next to the plan there), and
+after the load, with the target still up, the run's confirmed orders are cancelled
+(``target.cleanup``, on by default for url targets): an event, never the verdict.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
@@ -17,6 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from collectors.adapters import check_plan_adapter, plan_adapter
+from collectors.cleanup import cleanup_run
 from collectors.rundir import EventLog, RunDir, new_run_id
 from collectors.storewatch import StoreWatch
 from platforms.base import Endpoints, Platform
@@ -29,11 +38,16 @@ from slo.errors import InfraError, PeakopsError
 from slo.hosts import check_url
 from slo.plan import Plan, plan_snapshot
 from slo.policy import policy
+from slo.target import resolve_adapter_options
 
 __all__ = ["Progress", "deadline_s", "git_sha", "rehearse"]
 
 Progress = Callable[[float, float], None]
 """Called with (elapsed seconds, planned seconds) while load runs."""
+
+CLEANUP_BUDGET_S = 60.0
+"""How long the end-of-run cleanup may cancel orders; what is left is reported, and
+``peakops cleanup RUN_DIR`` goes on from there."""
 
 
 def git_sha() -> str | None:
@@ -56,12 +70,14 @@ def rehearse(
     processes: int = 1,
     seams: Seams | None = None,
     allowed_hosts: frozenset[str] = frozenset(),
+    plan_dir: Path | None = None,
 ) -> GateResult:
     """Run one rehearsal of ``plan``; return the gate's result (files already written).
 
     ``allowed_hosts``: the hosts the operator allows besides loopback
     (``PEAKOPS_ALLOWED_HOSTS``, ``--allow-host``); a target outside them is refused
-    before any connection.
+    before any connection. ``plan_dir``: the plan file's directory, where its adapter
+    module and SKU file may live (recorded in ``run.json``).
 
     ``processes`` > 1 spreads the load over that many Locust worker processes (the
     default seams). SIGINT, SIGTERM, SIGHUP and the rehearsal's deadline take one path
@@ -71,6 +87,9 @@ def rehearse(
     """
     seams = seams or Seams.default(processes)
     run = RunDir.create(run_root, new_run_id(), plan=plan_snapshot(plan), git_sha=git_sha())
+    plan_dir = plan_dir.resolve() if plan_dir is not None else None
+    if plan_dir is not None:
+        run.update_header(plan_dir=str(plan_dir))
     events = EventLog(run, source="rehearsal")
     events.emit("rehearsal_started", plan=plan.name, run_id=run.run_id)
     stopped: Stopped | None = None
@@ -78,12 +97,15 @@ def rehearse(
         status, detail = "crashed", {}
         try:
             _check_allowed(plan, allowed_hosts)
+            _check_adapter(plan, plan_dir)
             platform = seams.platform(plan, run, events)
             with _running(platform, plan, events) as endpoints:
                 run.update_header(
                     target_url=endpoints.base_url, revision=platform.current_revision()
                 )
                 _flood(plan, run, events, platform, endpoints, seams, progress)
+                if plan.target.cleanup_enabled and plan.load.scenario == "shoppers":
+                    _cleanup(plan, run, events, endpoints, plan_dir)
             status = "completed"
         except (Stopped, KeyboardInterrupt) as stop:  # KeyboardInterrupt: no handler here
             stopped = stop if isinstance(stop, Stopped) else Stopped(signal.SIGINT, "interrupted")
@@ -111,7 +133,32 @@ def deadline_s(plan: Plan) -> float:
         + plan.target.probes.settle_timeout_s
         + policy().load.grace_s
         + rehearsal.gate_timeout_s
+        + (CLEANUP_BUDGET_S if plan.target.cleanup_enabled else 0.0)
     )
+
+
+def _check_adapter(plan: Plan, plan_dir: Path | None) -> None:
+    """The adapter imports and fits, and its secrets are set, before anything starts."""
+    check_plan_adapter(plan, plan_dir)
+    resolve_adapter_options(plan.target.adapter_options, os.environ)
+
+
+def _cleanup(
+    plan: Plan, run: RunDir, events: EventLog, endpoints: Endpoints, plan_dir: Path | None
+) -> None:
+    """Cancel the run's confirmed orders (target still up); the outcome is an event only."""
+    try:
+        adapter = plan_adapter(
+            plan, base_url=endpoints.base_url, truth_url=endpoints.truth_url,
+            store_urls=endpoints.store_urls, plan_dir=plan_dir, env=os.environ,
+            run_id=run.run_id,
+        )  # fmt: skip
+        report = cleanup_run(run, adapter, budget_s=CLEANUP_BUDGET_S)
+    except Exception as err:  # the user's adapter may raise anything: cleanup never decides
+        error = str(err) if isinstance(err, PeakopsError) else f"{type(err).__name__}: {err}"
+        events.emit("cleanup_failed", error=error)
+        return
+    events.emit("cleanup_finished", **report.event_fields())
 
 
 def _check_allowed(plan: Plan, operator: frozenset[str]) -> None:

@@ -5,6 +5,8 @@ fake). Requests are built and read through the target adapter (``collectors.adap
 named ``METHOD /route`` as in ``slo.conventions``, tagged with the run id, traced (W3C
 ``traceparent``) when a tracer is given, and recorded into the interval recorder.
 Every order operation also goes into the ledger: invoke, then ok / fail / info.
+Orders are placed for the plan's test customer (``target.testCustomer``), which the
+adapter maps into the OMS's own customer field.
 In the open model the journey's first request is timed from the arrival's
 *intended* start, so a stalled target or a late scheduler shows in the latency.
 
@@ -27,13 +29,14 @@ from collectors.latency import IntervalRecorder
 from collectors.ledger import Ledger
 from collectors.loadmeter import LoadMeter
 from scenarios.errors import ErrorTally, failure_kind
-from scenarios.funnel import JourneyPlan, UrlVisit
+from scenarios.funnel import ORDER_UNITS, JourneyPlan, UrlVisit
 from slo.conventions import (
     ENDPOINT_CANCEL_ORDER,
     ENDPOINT_GET_STOCK,
     ENDPOINT_PLACE_ORDER,
     RUN_ID_HEADER,
 )
+from slo.target import DEFAULT_TEST_CUSTOMER
 
 if TYPE_CHECKING:  # importing Locust patches the process: only the load process may
     from locust.contrib.fasthttp import FastHttpSession
@@ -83,8 +86,10 @@ class JourneyRunner:
         tracer: Tracer | None,
         key_prefix: str,
         errors: ErrorTally | None = None,
+        customer: str = DEFAULT_TEST_CUSTOMER,
     ) -> None:
         self.client = client
+        self.customer = customer
         self.adapter = adapter
         self.recorder = recorder
         self.meter = meter
@@ -122,9 +127,10 @@ class JourneyRunner:
     def _order(self, plan: JourneyPlan, sku: str, intended: float | None) -> None:
         self.serial += 1
         key = f"{self.key_prefix}-{self.serial}"
-        fields = {"key": key, "sku": sku, "qty": 1, "location": None, "channel": plan.channel}
+        qty = ORDER_UNITS
+        fields = {"key": key, "sku": sku, "qty": qty, "location": None, "channel": plan.channel}
         op = self.ledger.invoke("place", order_id=None, **fields)
-        make = partial(self.adapter.place_call, key, plan.channel, sku, 1, None)
+        make = partial(self.adapter.place_call, key, plan.channel, sku, qty, None, self.customer)
         placed = self._call(
             make, ENDPOINT_PLACE_ORDER, _OK_PLACE, intended, self.adapter.place_outcome
         )

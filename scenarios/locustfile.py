@@ -13,9 +13,17 @@ is made under the plan's ``outputs.runDir``)::
 arrivals from the profile (see ``scenarios.arrivals``); ``closed`` runs
 ``load.users`` ``ClosedShopper`` users paced to the profile, Locust's own model.
 Across processes (``--processes N`` or ``--master``/``--worker``) each worker takes
-1/N of the arrivals and ships its records to the master, which writes them. Workers
-forked by ``--processes`` die with their master, even when it is killed with SIGKILL
-(``scenarios.lifeline``).
+1/N of the arrivals (and of ``target.maxUnits``) and ships its records to the master,
+which writes them. Workers forked by ``--processes`` die with their master, even when
+it is killed with SIGKILL (``scenarios.lifeline``).
+
+Every process builds the plan's adapter itself (``target.adapter``; a module next to
+the plan is found through ``plan_dir`` in ``run.json``, or the ``--plan`` file's
+directory). The test SKUs of a url target are resolved once, by the master (or the
+local process), before the flood: ``target.skus`` or ``adapter.list_skus()``; workers
+get the list with the spawn message, so every process and the probes use the same one.
+A plan whose adapter cannot be built, or whose SKUs cannot be had, ends the load
+process before the flood with ``peakops: error: ...`` as its last line.
 """
 
 from __future__ import annotations
@@ -24,7 +32,6 @@ import logging
 import os
 import random
 import time
-from pathlib import Path
 from typing import Any
 
 import gevent
@@ -34,16 +41,15 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from collectors.adapter import OmsAdapter
-from collectors.rundir import RunDir, new_run_id
+from collectors.adapters import target_skus
 from scenarios.arrivals import ArrivalPlanner, ArrivalScheduler
 from scenarios.controller import OrdersPerMinuteController
 from scenarios.errors import LOGGER
 from scenarios.journeys import JourneyRunner, planned_endpoints
 from scenarios.lifeline import tie_forked_children
-from scenarios.session import LoadSession, open_run
-from scenarios.shoppers import Catalog
+from scenarios.session import LoadSession, open_or_create_run
 from scenarios.stockwatch import StockWatch
-from slo.runfiles import HEADER_FILE
+from slo.errors import PeakopsError
 from slo.target import channel_locations
 
 DRAIN_S = 5.0
@@ -76,25 +82,25 @@ def _session(environment: Environment) -> LoadSession:
     return environment.peakops  # type: ignore[attr-defined]
 
 
-def _open_or_create_run(options: Any, *, worker: bool) -> tuple[RunDir, Any]:
-    """The run directory and plan: the rehearsal's, or a new run from ``--plan``.
+def _fatal(err: PeakopsError) -> SystemExit:
+    """End the load process before the flood: the message is the last line of its log."""
+    return SystemExit(f"peakops: error: {err}")
 
-    A worker on another machine may not see the run directory: it reads the plan
-    from ``--plan`` and only uses the run id (it never writes; the master does).
-    """
-    from slo.loader import load_plan
-    from slo.plan import plan_snapshot
 
-    if options.run_dir and (Path(options.run_dir) / HEADER_FILE).exists():
-        return open_run(Path(options.run_dir))
-    plan = load_plan(Path(options.plan))
-    if worker:
-        return RunDir(Path(options.run_dir or new_run_id())), plan
-    run = RunDir.create(Path(plan.outputs.run_dir), new_run_id(), plan=plan_snapshot(plan),
-                        git_sha=None)  # fmt: skip
-    options.run_dir = str(run.path)  # workers get it with the spawn message
-    options.peakops_created_run = True  # no rehearsal stamps its end: this process does
-    return run, plan
+def _prepare_target(session: LoadSession, environment: Environment) -> None:
+    """The writing process, before the flood: build the adapter, resolve the test SKUs
+    (sent on to the workers with the spawn message)."""
+    plan = session.plan
+    if plan.load.scenario != "shoppers":
+        return
+    try:
+        found = target_skus(plan, session.plan_dir, _adapter(session, environment))
+    except PeakopsError as err:
+        raise _fatal(err) from err
+    if found is not None:
+        session.skus, source = found
+        environment.parsed_options.peakops_skus = session.skus  # type: ignore[union-attr]
+        session.events().emit("test_skus", count=len(session.skus), source=source)
 
 
 @events.init.add_listener
@@ -103,9 +109,10 @@ def _init(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner) or environment.parsed_options is None:
         return
-    run, plan = _open_or_create_run(environment.parsed_options, worker=False)
-    session = LoadSession(run, plan, source="load", buffered=False)
+    run, plan, plan_dir = open_or_create_run(environment.parsed_options, worker=False)
+    session = LoadSession(run, plan, source="load", buffered=False, plan_dir=plan_dir)
     environment.peakops = session  # type: ignore[attr-defined]
+    _prepare_target(session, environment)
     OpenShoppers.concurrency = plan.load.max_concurrency
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_absorb_from(session))
@@ -117,11 +124,18 @@ def _start(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     worker = isinstance(runner, WorkerRunner)
     if isinstance(runner, WorkerRunner) and getattr(environment, "peakops", None) is None:
-        run, plan = _open_or_create_run(environment.parsed_options, worker=True)
-        session = LoadSession(run, plan, source=f"worker-{runner.worker_index}", buffered=True)
+        options = environment.parsed_options
+        run, plan, plan_dir = open_or_create_run(options, worker=True)
+        session = LoadSession(run, plan, source=f"worker-{runner.worker_index}", buffered=True,
+                              plan_dir=plan_dir)  # fmt: skip
+        session.skus = getattr(options, "peakops_skus", None)  # the master's list
         environment.peakops = session  # type: ignore[attr-defined]
         OpenShoppers.concurrency = plan.load.max_concurrency
         events.report_to_master.add_listener(_ship_from(session))
+        try:
+            _adapter(session, environment)  # built now: a task would retry it forever
+        except PeakopsError as err:
+            raise _fatal(err) from err
     session = _session(environment)
     session.started = time.perf_counter()
     if isinstance(runner, MasterRunner) and environment.parsed_options is not None:
@@ -148,7 +162,7 @@ def _stock_watch(session: LoadSession, environment: Environment) -> StockWatch:
     probes = plan.target.probes
     return StockWatch(
         session.run, _adapter(session, environment),
-        catalog=Catalog.reference(plan.target.catalog.skus, plan.load.zipf),
+        catalog=session.catalog(),
         rate=probes.rate, hot_skus=probes.hot_skus, settle_timeout_s=probes.settle_timeout_s,
         ledger=session.ledger, events=session.events(), metrics=session.metrics,
         view_staleness_s=probes.view_staleness_s,
@@ -245,7 +259,7 @@ class OpenShoppers(FastHttpUser):
         session = _session(self.environment)
         load = session.plan.load
         index, count = _workers(self.environment)
-        journeys = session.journey_planner(index + 1)
+        journeys = session.journey_planner(index + 1, session.units(index, count))
         opj = journeys.orders_per_journey()
         planner = ArrivalPlanner(
             lambda t: session.profile.rate(t) / opj,
@@ -258,9 +272,14 @@ class OpenShoppers(FastHttpUser):
             self.client, run_id=session.run.run_id, adapter=_adapter(session, self.environment),
             recorder=session.recorder, meter=session.meter, ledger=session.ledger,
             tracer=session.tracer(self.host or ""), key_prefix=f"{session.run.run_id}-p{index}",
-            errors=session.errors,
+            errors=session.errors, customer=session.plan.target.test_customer,
         )  # fmt: skip
         meter = session.meter
+
+        def dropped(journey_plan: Any) -> None:
+            meter.dropped()
+            journeys.dropped(journey_plan)  # never sent: its units may still be ordered
+
         start = time.perf_counter()
 
         def plan() -> Any:
@@ -279,7 +298,7 @@ class OpenShoppers(FastHttpUser):
             gevent.spawn(_control, planner, session, load.target_orders_per_min / count)
         scheduler = ArrivalScheduler(
             planner, pool, clock=time.perf_counter, sleep=gevent.sleep,
-            on_drop=lambda _plan: meter.dropped(),
+            on_drop=dropped,
         )  # fmt: skip
         scheduler.run(session.errors.guard(journey), plan)
         pool.join(timeout=DRAIN_S)
@@ -292,6 +311,9 @@ def _control(planner: ArrivalPlanner, session: LoadSession, target_per_min: floa
     seen = session.meter.total_confirmed
     while True:
         gevent.sleep(CONTROL_EVERY_S)
+        if session.units().spent:  # no more orders to steer by: browse at the plan's rate
+            planner.multiplier = 1.0
+            return
         now = session.meter.total_confirmed
         planner.multiplier = controller.update(now - seen, CONTROL_EVERY_S)
         seen = now
@@ -306,7 +328,9 @@ class ClosedShopper(FastHttpUser):
     def on_start(self) -> None:
         session = _session(self.environment)
         self._number = next(_user_numbers)
-        self._journeys = session.journey_planner(10_000 + self._number)
+        self._journeys = session.journey_planner(
+            10_000 + self._number, session.units(*_workers(self.environment))
+        )
         self._opj = self._journeys.orders_per_journey()
         self._next = time.perf_counter()
         self._runner = JourneyRunner(
@@ -314,7 +338,7 @@ class ClosedShopper(FastHttpUser):
             recorder=session.recorder, meter=session.meter, ledger=session.ledger,
             tracer=session.tracer(self.host or ""),
             key_prefix=f"{session.run.run_id}-u{os.getpid()}-{self._number}",
-            errors=session.errors,
+            errors=session.errors, customer=session.plan.target.test_customer,
         )  # fmt: skip
         self._journey = session.errors.guard(self._run_journey)
 

@@ -4,12 +4,20 @@ Built once per process by the locustfile's ``init`` listener. A local process or
 Locust master writes records straight into the run directory; a worker buffers
 them and ships them to the master with each report (about every 3 s), and the master
 writes them, so distributed runs merge into one run directory.
+
+Each process builds its own target adapter from the plan (``target.adapter``, found
+in the plan's directory too: ``plan_dir`` of ``run.json``), tags the calls it makes
+itself with the run id, and keeps its share of ``target.maxUnits``: a worker reports a
+spent share with its records, and the writing process says once, when every share is
+spent, that the run reached its cap (``max_units_reached``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,14 +29,15 @@ from urllib.parse import urlsplit
 import psutil
 from opentelemetry.sdk.trace import TracerProvider
 
-from collectors.adapter import ReferenceOmsAdapter
+from collectors.adapter import OmsAdapter
+from collectors.adapters import plan_adapter
 from collectors.latency import IntervalRecorder
 from collectors.ledger import Ledger
 from collectors.live_metrics import LiveMetrics
 from collectors.loadmeter import LoadMeter
-from collectors.rundir import EventLog, RunDir
-from scenarios.errors import ErrorTally
-from scenarios.funnel import JourneyPlanner, UrlPlanner, load_funnels
+from collectors.rundir import EventLog, RunDir, new_run_id
+from scenarios.errors import LOGGER, ErrorTally
+from scenarios.funnel import JourneyPlanner, UnitBudget, UrlPlanner, load_funnels, unit_share
 from scenarios.profiles import Profile, build_profile
 from scenarios.shoppers import Catalog, ChannelMix
 from scenarios.tracing import TRACER_NAME, ClientTracer, build_tracer_provider
@@ -42,7 +51,7 @@ from slo.runfiles import (
     worker_traces_file,
 )
 
-__all__ = ["Buffer", "LoadSession", "open_run"]
+__all__ = ["Buffer", "LoadSession", "open_or_create_run", "open_run"]
 
 Sink = Callable[[dict[str, Any]], None]
 
@@ -54,11 +63,14 @@ class Buffer:
     latency: list[dict[str, Any]] = field(default_factory=list)
     load: list[dict[str, Any]] = field(default_factory=list)
     ledger: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    """What the writing process should say for the worker (a spent unit share)."""
 
     def drain(self) -> dict[str, list[dict[str, Any]]]:
         # Emptied in place: the recorders hold these lists' ``append``.
-        out = {"latency": list(self.latency), "load": list(self.load), "ledger": list(self.ledger)}
-        for records in (self.latency, self.load, self.ledger):
+        out = {"latency": list(self.latency), "load": list(self.load), "ledger": list(self.ledger),
+               "notices": list(self.notices)}  # fmt: skip
+        for records in (self.latency, self.load, self.ledger, self.notices):
             records.clear()
         return out
 
@@ -66,10 +78,25 @@ class Buffer:
 class LoadSession:
     """Everything one load process records with, for one run directory."""
 
-    def __init__(self, run: RunDir, plan: Plan, *, source: str, buffered: bool) -> None:
+    def __init__(
+        self,
+        run: RunDir,
+        plan: Plan,
+        *,
+        source: str,
+        buffered: bool,
+        plan_dir: Path | None = None,
+    ) -> None:
         self.run = run
         self.plan = plan
         self.source = source
+        self.plan_dir = plan_dir
+        if plan_dir is not None and str(plan_dir) not in sys.path:
+            # Last, not first: a later import of ours or of the stdlib is never shadowed
+            # by a file next to the plan; the adapter's own import searches it first.
+            sys.path.append(str(plan_dir))
+        self.skus: list[str] | None = None
+        """The test SKUs of a url target (most popular first); None: the seeded catalog."""
         self.profile: Profile = build_profile(plan.load)
         self.buffer = Buffer() if buffered else None
         self.metrics = None if buffered else LiveMetrics()
@@ -87,8 +114,11 @@ class LoadSession:
         self.tracer_provider: TracerProvider | None = None
         self._tracer: ClientTracer | None = None
         self._tracer_lock = threading.Lock()  # gevent-aware once Locust has patched
-        self._adapter: ReferenceOmsAdapter | None = None
+        self._adapter: OmsAdapter | None = None
         self.watch: Any = None  # the StockWatch of a writing process, once started
+        self._units: UnitBudget | None = None
+        self._spent_shares: dict[str, int] = {}
+        self._cap_said = False
 
     def _sinks(self) -> tuple[Sink, Sink]:
         if self.buffer is not None:
@@ -117,14 +147,59 @@ class LoadSession:
             self.load_sink(record)
         for record in shipped.get("ledger", ()):
             self.ledger_sink(record)
+        for notice in shipped.get("notices", ()):
+            self.share_spent(str(notice.get("source")), int(notice.get("units", 0)))
 
     def adapter(
         self, host: str, truth_url: str | None, store_urls: Mapping[str, str] | None = None
-    ) -> ReferenceOmsAdapter:
-        """The target adapter (one per process): journeys, probes and resolution share it."""
+    ) -> OmsAdapter:
+        """The plan's target adapter (one per process): journeys, probes and resolution
+        share it. Raises ``UsageError`` (a variable not set, an adapter not built)."""
         if self._adapter is None:
-            self._adapter = ReferenceOmsAdapter(host, truth_url, store_urls=store_urls)
+            self._adapter = plan_adapter(
+                self.plan, base_url=host, truth_url=truth_url, store_urls=store_urls,
+                plan_dir=self.plan_dir, env=os.environ, run_id=self.run.run_id,
+            )  # fmt: skip
         return self._adapter
+
+    def catalog(self) -> Catalog:
+        """What shoppers buy: the test SKUs of a url target, else the seeded catalog."""
+        zipf = self.plan.load.zipf
+        if self.skus is not None:
+            return Catalog(self.skus, zipf)
+        return Catalog.reference(self.plan.target.catalog.skus, zipf)
+
+    def units(self, index: int = 0, count: int = 1) -> UnitBudget:
+        """This process's share of ``target.maxUnits`` (process ``index`` of ``count``)."""
+        if self._units is None:
+            share = unit_share(self.plan.target.max_units, index, count)
+            self._units = UnitBudget(share, on_spent=self._own_share_spent)
+        return self._units
+
+    def _own_share_spent(self, units: int) -> None:
+        cap = self.plan.target.max_units
+        logging.getLogger(LOGGER).warning(
+            "target.maxUnits: %s ordered its share of the run's %s units (%d): no more "
+            "orders from it, browsing goes on", self.source, cap, units,
+        )  # fmt: skip
+        if self.buffer is not None:
+            self.buffer.notices.append({"source": self.source, "units": units})
+        else:
+            self.share_spent(self.source, units)
+
+    def share_spent(self, source: str, units: int) -> None:
+        """A process spent its share (writing process): once every share is, say so once."""
+        cap = self.plan.target.max_units
+        self._spent_shares[source] = units
+        total = sum(self._spent_shares.values())
+        if cap is None or self._cap_said or total < cap:
+            return
+        self._cap_said = True
+        self.events().emit("max_units_reached", units=total, max_units=cap)
+        logging.getLogger(LOGGER).warning(
+            "target.maxUnits reached: the run ordered %d units; orders stop, browsing goes on",
+            total,
+        )
 
     def serve_metrics(self, port: int) -> str | None:
         """Serve the live metrics on 127.0.0.1 (``port`` 0: a free one); the URL."""
@@ -137,7 +212,11 @@ class LoadSession:
         )
         return f"http://127.0.0.1:{server.server_port}/metrics"
 
-    def journey_planner(self, seed_salt: int) -> JourneyPlanner | UrlPlanner:
+    def journey_planner(
+        self, seed_salt: int, units: UnitBudget | None = None
+    ) -> JourneyPlanner | UrlPlanner:
+        """Draws this process's journeys; ``units``: the process's share of the unit cap
+        (None: no cap, e.g. a planner that only counts expected calls)."""
         load = self.plan.load
         if load.scenario == "url":
             return UrlPlanner(
@@ -147,11 +226,12 @@ class LoadSession:
         return JourneyPlanner(
             channels=ChannelMix(dict(load.channels)),
             funnels=load_funnels(),
-            catalog=Catalog.reference(self.plan.target.catalog.skus, load.zipf),
+            catalog=self.catalog(),
             cancel_ratio=load.cancel_ratio,
             rng=random.Random(load.seed * 1_000_003 + seed_salt),
             hot_skus=preset.hot_skus,
             hot_share=self.profile.hot_share,
+            units=units,
         )
 
     def tracer(self, host: str) -> ClientTracer:
@@ -193,9 +273,35 @@ class LoadSession:
         return EventLog(self.run, source="load")
 
 
-def open_run(run_dir: Path) -> tuple[RunDir, Plan]:
-    """The run directory the rehearsal made, and the plan in its header."""
+def open_run(run_dir: Path) -> tuple[RunDir, Plan, Path | None]:
+    """The run directory the rehearsal made, the plan in its header, and the plan's
+    directory (``plan_dir``: where the plan's own adapter module and SKU file live)."""
     from slo.plan import plan_from_snapshot
 
     run = RunDir.open(run_dir)
-    return run, plan_from_snapshot(run.plan_snapshot(), str(run.file(HEADER_FILE)))
+    plan = plan_from_snapshot(run.plan_snapshot(), str(run.file(HEADER_FILE)))
+    plan_dir = run.header().get("plan_dir")
+    return run, plan, Path(plan_dir) if isinstance(plan_dir, str) and plan_dir else None
+
+
+def open_or_create_run(options: Any, *, worker: bool) -> tuple[RunDir, Plan, Path | None]:
+    """The run directory, plan and plan directory: the rehearsal's, or from ``--plan``.
+
+    A worker on another machine may not see the run directory: it reads the plan
+    from ``--plan`` and only uses the run id (it never writes; the master does).
+    """
+    from slo.loader import load_plan
+    from slo.plan import plan_snapshot
+
+    if options.run_dir and (Path(options.run_dir) / HEADER_FILE).exists():
+        return open_run(Path(options.run_dir))
+    plan_file = Path(options.plan)
+    plan, plan_dir = load_plan(plan_file), plan_file.resolve().parent
+    if worker:
+        return RunDir(Path(options.run_dir or new_run_id())), plan, plan_dir
+    run = RunDir.create(Path(plan.outputs.run_dir), new_run_id(), plan=plan_snapshot(plan),
+                        git_sha=None)  # fmt: skip
+    run.update_header(plan_dir=str(plan_dir))
+    options.run_dir = str(run.path)  # workers get it with the spawn message
+    options.peakops_created_run = True  # no rehearsal stamps its end: this process does
+    return run, plan, plan_dir

@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from slo.errors import PlanError
+from slo.issues import Loc
 from slo.plan import Plan, validate_plan
 from slo.yamldoc import parse_yaml
 
-__all__ = ["load_plan", "load_plan_text"]
+__all__ = ["line_of_field", "load_plan", "load_plan_text"]
 
 
 def load_plan(path: Path) -> Plan:
@@ -26,6 +27,19 @@ def load_plan_text(text: str, source: str) -> Plan:
     """Validate plan YAML ``text``; ``source`` names it in messages. Raises ``PlanError``."""
     document = parse_yaml(text, source)
     return validate_plan(document.data, source=source, line_of=document.line_of)
+
+
+def line_of_field(path: Path, loc: Loc) -> int | None:
+    """The line of the field at ``loc`` (``("target", "adapter")``) in the plan file at
+    ``path``, or of the deepest part of it present; None when the file cannot be read.
+
+    For problems found after the plan loaded (an adapter that does not import), so that
+    they too are reported as ``peak.yaml:7: target.adapter: ...``.
+    """
+    try:
+        return parse_yaml(_read_text(path), str(path)).line_of(loc)
+    except PlanError:
+        return None
 
 
 def _read_text(path: Path) -> str:

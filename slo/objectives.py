@@ -10,7 +10,7 @@ from typing import Annotated, Final, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from slo.conventions import ENDPOINT_PLACE_ORDER
+from slo.conventions import ALERT_WINDOWS, DEFAULT_ALERT_WINDOWS, ENDPOINT_PLACE_ORDER
 from slo.exitcodes import ExitCode
 from slo.fields import Milliseconds, PlanModel, Seconds, at_most_ms, at_most_s, check_name
 from slo.issues import raise_issues
@@ -233,6 +233,22 @@ class Slos(PlanModel):
     """After a fault ends, this long still belongs to the fault (``during: faults``)."""
     data_quality: DataQuality = Field(default_factory=lambda: policy().data_quality)
     """How incomplete the measurements may be before the run is inconclusive."""
+    alert_windows: str = DEFAULT_ALERT_WINDOWS
+    """Burn-rate windows of the generated Prometheus alerts (``peakops alerts generate``):
+    a window set shipped in ``alerts/windows/`` (``ALERT_WINDOWS``); ``rehearsal``
+    compresses them for runs of minutes."""
+    alert_min_events: int | None = Field(default=None, ge=1, le=MAX_SAMPLES)
+    """Low-traffic guard of the generated alerts: an event-ratio alert fires only when
+    its long window saw at least this many events (None: no guard)."""
+
+    @field_validator("alert_windows")
+    @classmethod
+    def _check_alert_windows(cls, value: str) -> str:
+        if value not in ALERT_WINDOWS:
+            raise ValueError(
+                f"unknown alert window set {value!r}: use one of {', '.join(ALERT_WINDOWS)}"
+            )
+        return value
 
     @field_validator("breach_exit_code")
     @classmethod

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Final, Literal, Self
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from slo.chaos_steps import ChaosStep, step_problems
+from slo.collect_model import Canary, Collect
 from slo.conventions import CHANNELS, EXPERIMENTS_TIMED, PROFILES
 from slo.errors import PlanError, PlanIssue
 from slo.fields import TEXT_DURATIONS, PlanModel, Seconds, at_most_s, check_name
@@ -34,8 +35,10 @@ __all__ = [
     "DEFAULT_CHANNEL_MIX",
     "MAX_DURATION_S",
     "MAX_RATE_PER_MIN",
+    "Canary",
     "Catalog",
     "ChaosStep",
+    "Collect",
     "ErrorRatioObjective",
     "LatencyObjective",
     "Load",
@@ -245,6 +248,8 @@ class Plan(PlanModel):
     chaos: tuple[ChaosStep, ...] = ()
     rollback: Rollback = Rollback()
     outputs: Outputs = Outputs()
+    collect: Collect = Collect()
+    """The peak-day collector (``peakops collect``): slo.collect_model, docs/collect.md."""
 
     @field_validator("name")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CHAOS_HANDLE_FILE",
+    "CLEANUP_FILE",
     "DRIFT_FILE",
     "EVENTS_FILE",
     "HEADER_FILE",
@@ -42,6 +43,8 @@ STORES_FILE = "stores.jsonl"
 TRACES_FILE = "traces.jsonl"
 LOAD_LOG = "load.log"
 CHAOS_HANDLE_FILE = "chaos-platform.json"
+CLEANUP_FILE = "cleanup.jsonl"
+"""Orders ``peakops cleanup`` (or the rehearsal's end) cancelled, or could not, one a line."""
 OMS_DIR = "oms"
 """The embedded OMS's databases and logs."""
 TRACES_DIR = "traces"

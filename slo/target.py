@@ -1,25 +1,35 @@
-"""The ``target:`` section of a plan: which OMS, its seeded catalog, stores and probes."""
+"""The ``target:`` section of a plan: which OMS, how peakops talks to it (its adapter),
+its test SKUs and customer, the seeded catalog, stores and probes."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_validator
 
 from slo.conventions import CHANNELS
-from slo.fields import PlanModel, Seconds, at_most_s
+from slo.errors import UsageError
+from slo.fields import PlanModel, Seconds, at_most_s, check_name
 from slo.hosts import host_entry_problem, mask_url, normalise_host, normalise_url, url_host
-from slo.issues import Loc, raise_issues
+from slo.issues import Loc, format_path, raise_issues, show
 
 __all__ = [
+    "DEFAULT_ADAPTER",
     "DEFAULT_HOT_SKUS",
+    "DEFAULT_TEST_CUSTOMER",
     "MAX_STOCK_CELLS",
+    "MAX_TEST_SKUS",
     "SEED_MAX",
     "SEED_MIN",
     "Catalog",
     "Probes",
+    "SkuFile",
     "Target",
     "channel_locations",
+    "looks_secret",
+    "resolve_adapter_options",
 ]
 
 SEED_MIN: Final = -(2**63)
@@ -83,6 +93,118 @@ class Probes(PlanModel):
     """How far behind the truth a channel view may be before it counts as drift."""
 
 
+DEFAULT_ADAPTER: Final = "collectors.adapter:ReferenceOmsAdapter"
+"""The adapter of the embedded reference OMS (``collectors/adapter.py``)."""
+
+DEFAULT_TEST_CUSTOMER: Final = "peakops-synthetic"
+"""The customer every synthetic order is placed for, unless the plan names another."""
+
+MAX_TEST_SKUS: Final = 100_000
+"""Test SKUs at most: the same range as the seeded catalog (per-SKU state in the load
+generator and the drift checker)."""
+
+_ADAPTER_SPEC = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*"
+)
+_ADAPTER_RULE = "expected 'package.module:ClassName', e.g. acme_adapter:AcmeOmsAdapter"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CUSTOMER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}")
+_CUSTOMER_RULE = "use letters, digits and '.', '_', '@', ':', '+', '-' (at most 128)"
+_SECRET_WORDS = re.compile(
+    r"token|passw|^pass$|pwd|secret|key|auth|credential|bearer|cookie|signature|private|session"
+)
+_MASKED = "***"
+_SECRET_HINT = (
+    "looks like a secret: never write it in the plan (it would be copied into run.json); "
+    "write {env: NAME} and set the environment variable NAME where peakops runs"
+)
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def looks_secret(key: object) -> bool:
+    """Whether an adapter option's name says it holds a secret (token, password, apiKey...)."""
+    return isinstance(key, str) and bool(_SECRET_WORDS.search(key.lower()))
+
+
+class SkuFile(PlanModel):
+    """``target.skus: {file: skus.txt}``: test SKUs in a text file, relative to the plan
+    file, one per line (``#`` starts a comment)."""
+
+    file: str = Field(min_length=1)
+
+
+def _sku_file(value: Mapping[Any, Any]) -> SkuFile:
+    """``{file: PATH}`` as a ``SkuFile`` (problems reported at their keys)."""
+    problems: list[tuple[Loc, str, object]] = [
+        ((str(key),), "unknown field (allowed here: file)", key) for key in value if key != "file"
+    ]
+    path = value.get("file")
+    if "file" not in value:
+        problems.append(((), "expected a list of SKUs or {file: skus.txt}", show(value)))
+    elif not isinstance(path, str) or not path.strip():
+        problems.append((("file",), f"expected a path (text), got {show(path)}", path))
+    if problems:
+        raise_issues("Target", problems)
+    return SkuFile(file=str(path))
+
+
+def _is_env_ref(value: object) -> bool:
+    return isinstance(value, Mapping) and list(value) == ["env"]
+
+
+def _option_problems(value: object, loc: Loc, secret: bool) -> list[tuple[Loc, str, object]]:
+    """What is wrong with one adapter option value (``secret``: the key holding it, or the
+    list's, looks secret; in a mapping each key speaks for itself). Values are JSON-like;
+    ``{env: NAME}`` reads an environment variable."""
+    if _is_env_ref(value):
+        assert isinstance(value, Mapping)
+        name = value["env"]
+        if isinstance(name, str) and _ENV_NAME.fullmatch(name):
+            return []
+        message = "expected an environment variable name (letters, digits, '_'), got " + show(name)
+        return [((*loc, "env"), message, name)]
+    if isinstance(value, Mapping):
+        problems: list[tuple[Loc, str, object]] = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                problems.append(((*loc, str(key)), f"keys must be text, got {show(key)}", key))
+                continue
+            problems += _option_problems(item, (*loc, key), looks_secret(key))
+        return problems
+    if isinstance(value, list | tuple):
+        return [
+            p for i, item in enumerate(value) for p in _option_problems(item, (*loc, i), secret)
+        ]
+    if isinstance(value, str) and secret:
+        return [(loc, _SECRET_HINT, _MASKED)]  # the value itself is never shown
+    if not isinstance(value, _JSON_SCALARS):
+        message = f"expected text, a number, true/false, a list or a mapping, got {show(value)}"
+        return [(loc, message, show(value))]
+    return []
+
+
+def resolve_adapter_options(options: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """``target.adapterOptions`` with every ``{env: NAME}`` replaced by ``env[NAME]``.
+
+    Raises ``UsageError`` naming the option and the variable when one is not set.
+    """
+
+    def resolve(value: Any, loc: Loc) -> Any:
+        if _is_env_ref(value):
+            name = value["env"]
+            if name not in env:
+                where = format_path(("target", "adapterOptions", *loc))
+                raise UsageError(f"{where}: environment variable {name} is not set")
+            return env[name]
+        if isinstance(value, Mapping):
+            return {key: resolve(item, (*loc, key)) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [resolve(item, (*loc, i)) for i, item in enumerate(value)]
+        return value
+
+    return {key: resolve(value, (key,)) for key, value in options.items()}
+
+
 class Target(PlanModel):
     """The OMS under test: the embedded reference OMS, or one reached by URL."""
 
@@ -103,6 +225,80 @@ class Target(PlanModel):
     from their own stock and keep selling when cut off from inventory (store-and-forward)."""
     ship_from_store: bool = False
     """Online channels may also sell store stock (the race a store outage turns into oversell)."""
+    adapter: str = DEFAULT_ADAPTER
+    """The adapter class, ``package.module:ClassName`` (docs/adapters.md); checked for
+    import and signatures where the plan is loaded (``collectors.adapters``)."""
+    adapter_options: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments of the adapter's constructor; ``{env: NAME}`` values are read
+    from the environment when the adapter is built (``resolve_adapter_options``)."""
+    skus: tuple[str, ...] | SkuFile | None = None
+    """``kind: url`` only: the test SKUs, most popular first, or a file of them; None
+    asks the OMS (``adapter.list_skus()``). Embedded targets sell the seeded catalog."""
+    # A billion units is beyond any run; the cap exists to bound what a run may order
+    # from a real OMS, so its absence (None) means no cap.
+    max_units: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    """Units the whole run may order at most; then orders stop and browsing goes on."""
+    test_customer: str = DEFAULT_TEST_CUSTOMER
+    """The customer synthetic orders are placed for (the adapter maps it into the OMS)."""
+    cleanup: bool | None = None
+    """Cancel the run's confirmed orders at its end; None: yes for ``kind: url``."""
+
+    @property
+    def cleanup_enabled(self) -> bool:
+        """Whether the rehearsal cancels what it ordered (default: url targets only)."""
+        return self.cleanup if self.cleanup is not None else self.kind == "url"
+
+    @field_validator("adapter")
+    @classmethod
+    def _check_adapter(cls, value: str) -> str:
+        return check_name(value, what="adapter", pattern=_ADAPTER_SPEC, rule=_ADAPTER_RULE)
+
+    @field_validator("test_customer")
+    @classmethod
+    def _check_customer(cls, value: str) -> str:
+        return check_name(value, what="test customer", pattern=_CUSTOMER, rule=_CUSTOMER_RULE)
+
+    @field_validator("adapter_options")
+    @classmethod
+    def _check_adapter_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problems = [
+            p
+            for key, item in value.items()
+            for p in _option_problems(item, (key,), looks_secret(key))
+        ]
+        if problems:
+            raise_issues("Target", problems)
+        return value
+
+    @field_validator("skus", mode="before")
+    @classmethod
+    def _check_skus(cls, value: object) -> object:
+        if value is None or isinstance(value, SkuFile):
+            return value
+        if isinstance(value, Mapping):
+            return _sku_file(value)
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"expected a list of SKUs or {{file: skus.txt}}, got {show(value)}")
+        if not value:
+            raise ValueError("must not be empty (leave target.skus out to ask the OMS)")
+        problems: list[tuple[Loc, str, object]] = []
+        skus: list[str] = []
+        first: dict[str, int] = {}
+        for index, sku in enumerate(value):
+            if isinstance(sku, int) and not isinstance(sku, bool):
+                sku = str(sku)  # numeric SKUs (EANs) read as numbers from YAML
+            if not isinstance(sku, str) or not sku.strip():
+                problems.append(((index,), f"expected a SKU (text), got {show(sku)}", sku))
+            elif sku in first:
+                problems.append(((index,), f"duplicate SKU (first at [{first[sku]}])", sku))
+            else:
+                first[sku] = index
+                skus.append(sku)
+        if len(value) > MAX_TEST_SKUS:
+            problems.append(((), f"expected at most {MAX_TEST_SKUS} SKUs, got {len(value)}", None))
+        if problems:
+            raise_issues("Target", problems)
+        return tuple(skus)
 
     @field_validator("base_url", "truth_url")
     @classmethod
@@ -141,6 +337,9 @@ class Target(PlanModel):
         if self.kind == "url" and self.stores:
             message = "only allowed with kind: embedded (peakops starts the store nodes)"
             raise_issues("Target", [(("stores",), message, self.stores)])
+        if self.kind == "embedded" and self.skus is not None:
+            message = "only allowed with kind: url (embedded sells its seeded target.catalog)"
+            raise_issues("Target", [(("skus",), message, show(self.skus))])
         return self
 
     @model_validator(mode="after")

@@ -67,11 +67,13 @@ class FakeSession:
     answers: dict[str, Answer] = field(default_factory=dict)
     raises: dict[str, Exception] = field(default_factory=dict)
     sent: list[tuple[str, str]] = field(default_factory=list)
+    bodies: list[dict[str, Any] | None] = field(default_factory=list)
 
-    def request(self, method: str, url: str, **_: Any) -> FakeResponse:
+    def request(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
         if method in self.raises:
             raise self.raises[method]
         self.sent.append((method, url))
+        self.bodies.append(kwargs.get("json"))
         return FakeResponse(self.answers.get(method, Answer()))
 
 
@@ -93,9 +95,11 @@ class FakeAdapter:
         self._check("stock_check_call")
         return HttpCall("GET", f"/stock/{sku}?channel={channel}")
 
-    def place_call(self, key: str, channel: str, sku: str, qty: int, loc: str | None) -> HttpCall:
+    def place_call(
+        self, key: str, channel: str, sku: str, qty: int, loc: str | None, customer: str
+    ) -> HttpCall:
         self._check("place_call")
-        return HttpCall("POST", "/orders", {"idempotency_key": key, "sku": sku})
+        return HttpCall("POST", "/orders", {"idempotency_key": key, "sku": sku, "buyer": customer})
 
     def place_outcome(self, status: int, body: dict[str, Any] | None) -> Outcome:
         self._check("place_outcome")
@@ -129,7 +133,9 @@ class Harness:
         return [r["phase"] for r in self.ledger if r["type"] == type_]
 
 
-def harness(adapter: FakeAdapter | None = None, session: FakeSession | None = None) -> Harness:
+def harness(
+    adapter: FakeAdapter | None = None, session: FakeSession | None = None, **extra: Any
+) -> Harness:
     latency: list[dict[str, Any]] = []
     ledger: list[dict[str, Any]] = []
     errors = ErrorTally()
@@ -140,7 +146,7 @@ def harness(adapter: FakeAdapter | None = None, session: FakeSession | None = No
         recorder=IntervalRecorder(latency.append, clock=lambda: 1000.0),
         meter=LoadMeter(lambda _r: None, cpu_percent=lambda: 0.0),
         ledger=Ledger(ledger.append, source="load"), tracer=None, key_prefix="k",
-        errors=errors,
+        errors=errors, **extra,
     )  # fmt: skip
     return Harness(runner, session, latency, ledger, errors)
 
@@ -292,3 +298,18 @@ def test_requests_go_to_the_base_url_and_path_joined_by_exactly_one_slash(
     h = harness(session=FakeSession(base_url=base))
     h.runner.run(UrlVisit(path=path, endpoint="GET /x"))
     assert h.session.sent == [("GET", url)]
+
+
+@pytest.mark.parametrize(
+    ("extra", "buyer"),
+    [({}, "peakops-synthetic"), ({"customer": "qa-bot-7"}, "qa-bot-7")],
+    ids=["orders go to the default test customer", "orders go to the plan's test customer"],
+)
+def test_the_test_customer_is_passed_to_the_adapters_place_call(
+    extra: dict[str, Any], buyer: str
+) -> None:
+    h = harness(**extra)
+    h.runner.run(ORDER)
+    (body,) = [b for (method, _), b in zip(h.session.sent, h.session.bodies, strict=True)
+               if method == "POST"]  # fmt: skip
+    assert body is not None and body["buyer"] == buyer

@@ -79,7 +79,8 @@ BAD_PLANS = [
         edit(("  kind: embedded\n", "  kind: embedded\n  flavour: vanilla\n")),
         "peak.yaml:5: target.flavour: unknown field "
         "(allowed here: kind, omsVersion, replicas, baseUrl, allowHosts, catalog, probes, "
-        "truthUrl, stores, shipFromStore)",
+        "truthUrl, stores, shipFromStore, adapter, adapterOptions, skus, maxUnits, "
+        "testCustomer, cleanup)",
         id="an unknown key with no close match lists the allowed keys",
     ),
     pytest.param(
