@@ -4,9 +4,13 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup rehearse test test-fast lint fmt clean
+.PHONY: setup system-deps rehearse test test-fast lint check-alerts fmt clean
 
-setup: $(STAMP)
+setup: $(STAMP) system-deps
+
+# Prometheus, Alertmanager and Chromium from Debian, where apt-get exists and they are missing.
+system-deps:
+	bash scripts/system-deps.sh
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +33,11 @@ lint: setup
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict slo
 	$(BIN)/mypy cli collectors rollout rehearsal platforms scenarios reference_oms chaos alerts
+
+# The committed alert rules match the default plan, and the real promtool/amtool accept them.
+check-alerts: setup
+	$(BIN)/peakops alerts generate --check
+	$(BIN)/peakops alerts test
 
 fmt: setup
 	$(BIN)/ruff check --fix .
