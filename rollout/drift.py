@@ -22,6 +22,9 @@ def check_drift(run: RunDir, plan: Plan) -> DriftReport | None:
     config = DriftConfig(
         view_staleness_s=plan.target.probes.view_staleness_s,
         channel_locations=channel_locations(plan.target),
+        # The plan's one notion of "after a fault": what the system does while it
+        # catches up (a store forwarding what it sold offline) still belongs to the fault.
+        fault_recovery_s=plan.slos.recovery_allowance_s,
     )
     report = check_run(run.path, config)
     run.write_json(DRIFT_FILE, report.to_dict())

@@ -38,7 +38,6 @@ class RecoveryPolicy(PlanModel):
 class DriftPolicy(PlanModel):
     view_staleness_s: Seconds = Field(ge=0, alias="viewStaleness")
     lag_resolution_s: Seconds = Field(gt=0, alias="lagResolution")
-    fault_recovery_s: Seconds = Field(ge=0, alias="faultRecovery")
     reorder_window_s: Seconds = Field(gt=0, alias="reorderWindow")
 
 
