@@ -27,7 +27,8 @@ import pytest
 
 from slo.runfiles import EVENTS_FILE, HEADER_FILE, VERDICT_FILE
 
-pytestmark = pytest.mark.integration
+# They judge what a stop leaves behind, not latency: make test runs them two at a time.
+pytestmark = [pytest.mark.integration, pytest.mark.parallel]
 
 ROOT = Path(__file__).resolve().parents[2]
 
