@@ -47,11 +47,15 @@ _MISSING = object()
 @dataclass(frozen=True)
 class HttpCall:
     """A request a journey sends: ``method`` and ``path`` (relative to the OMS URL, or an
-    absolute URL when the request goes to another node, such as a store)."""
+    absolute URL when the request goes to another node, such as a store), its JSON body
+    and the adapter's own ``headers`` (an OMS's idempotency header, say). The load
+    generator adds its run-id tag and trace context, which win over a header of the
+    same name."""
 
     method: str
     path: str
     json: dict[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

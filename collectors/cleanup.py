@@ -295,9 +295,10 @@ def adapter_for_run(
     return plan, adapter
 
 
-def cleanup_note(run: RunDir) -> str | None:
+def cleanup_note(run: RunDir, *, with_path: bool = True) -> str | None:
     """The last cleanup's outcome as a line for people (from ``events.jsonl``), or None;
-    when orders were left, how to retry."""
+    when orders were left, how to retry. ``with_path``: name the run directory as given
+    (false for the gate's notes, which do not depend on the caller's path)."""
     note, left = None, False
     for event in run.events():
         if event.get("type") == "cleanup_finished":
@@ -305,5 +306,6 @@ def cleanup_note(run: RunDir) -> str | None:
         elif event.get("type") == "cleanup_failed":
             note, left = f"cleanup failed: {event.get('error')}", True
     if note and left:
-        note += f" (see {CLEANUP_FILE}; retry with: peakops cleanup {run.path})"
+        where = run.path if with_path else "RUN_DIR"
+        note += f" (see {CLEANUP_FILE}; retry with: peakops cleanup {where})"
     return note or None

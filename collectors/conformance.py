@@ -6,7 +6,7 @@ its idempotency key, retries the key, cancels, orders more than is available, an
 looks at the counts the truth exposes. Each line is ``pass``, ``fail``, ``unsupported``
 (the adapter or the OMS cannot say: the drift checker then judges less, never wrongly)
 or ``skipped`` (it needs what an earlier line failed to get), with what the drift
-checker can and cannot judge as a result (``JUDGED``).
+checker can and cannot judge as a result (``JUDGED``, in ``collectors.conformance_lines``).
 
 It places real orders through ``send`` (``rollout.conformance`` sends them tagged
 synthetic) with idempotency keys ``peakops-check-...`` for the customer
@@ -18,67 +18,26 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from collectors.adapter import UNANSWERED, HttpCall, OmsAdapter, Outcome, StockRow
+from collectors.conformance_lines import (
+    JUDGED,
+    CheckLine,
+    Levels,
+    failed,
+    levels_of,
+    phase,
+    read_as,
+    show,
+    shows,
+)
 
 __all__ = ["JUDGED", "SYNTHETIC_CUSTOMER", "CheckLine", "Conformance", "Levels", "Send"]
 
 SYNTHETIC_CUSTOMER = "peakops-synthetic"
-Levels = dict[str, int]  # available units per location
-
-_JUDGED_ROWS = (
-    ("truth readable", "pass", "truth drift judged: start, run and final observations"),
-    ("truth readable", "fail", "nothing can be judged: without the truth there is no baseline"),
-    ("view {channel} readable", "pass", "the {channel} view is judged against the truth"),
-    ("view {channel} readable", "fail", "the {channel} view cannot be judged: probes fail"),
-    ("place one unit", "pass", "orders recorded as ok / fail / info"),
-    ("place one unit", "fail", "no order is ever applied: oversell and drift cannot be judged"),
-    ("truth shows the order", "pass", "acknowledged orders explain the truth"),
-    ("truth shows the order", "fail", "every acknowledged order shows as truth drift"),
-    ("view {channel} shows the order", "pass", "convergence lag of the {channel} view timed"),
-    ("view {channel} shows the order", "slow", "lag above viewStaleness: reported as drift"),
-    ("view {channel} shows the order", "fail", "the {channel} view never converges: drift"),
-    ("lookup by key", "pass", "unknown place outcomes (timeouts, 5xx) resolved after the run"),
-    ("lookup by key", "unsupported", "unknown place outcomes stay unknown: a wider interval"),
-    ("lookup by key", "fail", "unknown outcomes resolved wrongly: drift where there is none"),
-    ("retry same key", "pass", "retries are replays; a duplicate would be reported"),
-    ("retry same key", "fail", "retries cannot be told from duplicates"),
-    ("cancel", "pass", "cancels return stock and are judged"),
-    ("cancel", "fail", "cancelled stock is unexplained: truth drift"),
-    ("cleanup cancel", "pass", "the end-of-run cleanup (cancel_order) can cancel the run's orders"),
-    ("cleanup cancel", "fail", "the cleanup cannot cancel: synthetic orders would stay placed"),
-    ("cancel lookup", "pass", "unknown cancel outcomes resolved after the run"),
-    ("cancel lookup", "unsupported", "unknown cancel outcomes stay unknown: a wider interval"),
-    ("cancel lookup", "fail", "unknown cancels resolved wrongly"),
-    ("sold out", "pass", "false sold-outs (undersell) counted; oversell judged"),
-    ("sold out", "unsupported", "false sold-outs cannot be counted; oversell is judged"),
-    ("sold out", "fail", "sold-outs are not read as refusals: oversell, undersell misjudged"),
-    ("counts exposed", "pass", "conservation: on hand = available + reserved + committed"),
-    ("counts exposed", "unsupported", "conservation: unsupported → the checker cannot check "
-     "on hand = available + reserved + committed; everything else is judged"),
-    ("counts exposed", "fail", "conservation fails on every observation"),
-    ("cleanup", "fail", "a synthetic order stays placed: cancel it by hand"),
-)  # fmt: skip
-JUDGED: Mapping[tuple[str, str], str] = {(check, st): text for check, st, text in _JUDGED_ROWS}
-"""What the drift checker can judge, per check and result (``{channel}`` filled in)."""
-
-
-@dataclass(frozen=True)
-class CheckLine:
-    """One line: ``status`` pass/fail/unsupported/skipped, what happened, what is judged."""
-
-    check: str
-    status: str
-    detail: str
-    judged: str
-    seconds: float | None = None
-
 
 Send = Callable[[HttpCall], "tuple[int, dict[str, Any] | None]"]
 
@@ -146,10 +105,10 @@ class Conformance:
                 rows = self.adapter.read_truth(sku)
                 if sum(row.available for row in rows) > 0:
                     self.sku = sku
-                    self.line("truth readable", "pass", f"{sku}: {_show(_levels(rows))}")
+                    self.line("truth readable", "pass", f"{sku}: {show(levels_of(rows))}")
                     return rows
         except Exception as err:
-            self.line("truth readable", *_failed(err))
+            self.line("truth readable", *failed(err))
             return None
         detail = (f"none of the first {min(len(candidates), 50)} skus has stock" if candidates
                   else "list_skus() and the plan give no sku (is truthUrl set?)")  # fmt: skip
@@ -162,10 +121,10 @@ class Conformance:
         for channel in self.channels:
             check = "view {channel} readable"
             try:
-                levels = _levels(self.adapter.read_view(self.sku, channel))
+                levels = levels_of(self.adapter.read_view(self.sku, channel))
                 status, _ = self.send(self.adapter.stock_check_call(self.sku, channel))
             except Exception as err:
-                self.line(check, *_failed(err), channel=channel)
+                self.line(check, *failed(err), channel=channel)
                 continue
             if not levels:
                 self.line(check, "fail", "no location shown", channel=channel)
@@ -174,7 +133,7 @@ class Conformance:
                 self.line(check, "fail", detail, channel=channel)
             else:
                 views[channel] = levels
-                self.line(check, "pass", f"{_show(levels)}; stock check http 200", None, channel)
+                self.line(check, "pass", f"{show(levels)}; stock check http 200", None, channel)
         return views
 
     # -- one order, seen in the truth and the views -------------------------------------
@@ -184,20 +143,20 @@ class Conformance:
         try:
             outcome, status = self._send_place(self.key, 1)
         except Exception as err:
-            self.line("place one unit", *_failed(err))
+            self.line("place one unit", *failed(err))
             return False
         acked = self.clock()
         took = acked - started
         if outcome.phase != "ok" or not outcome.order_id:
-            self.line("place one unit", "fail", f"{self.last_route}: {_read_as(status, outcome)}")
+            self.line("place one unit", "fail", f"{self.last_route}: {read_as(status, outcome)}")
             return False
         self.order_id, self.location = outcome.order_id, outcome.location
         self.open_orders[outcome.order_id] = outcome.location
         where = f"order {outcome.order_id} at {outcome.location or '(not said)'}"
-        self.line("place one unit", "pass", f"{_read_as(status, outcome)}, {where}", took)
+        self.line("place one unit", "pass", f"{read_as(status, outcome)}, {where}", took)
         if rows is None:  # nothing to compare with: cleanup() cancels it
             return True
-        self.truth_before = _levels(rows)
+        self.truth_before = levels_of(rows)
         before = sum(self.truth_before.values())
         shown, now = self._wait(lambda levels: sum(levels.values()) == before - 1)
         if shown is None:
@@ -226,7 +185,7 @@ class Conformance:
         seen: dict[str, float] = {}
         while pending and self.clock() - started <= self.wait_s:
             for channel, before in list(pending.items()):
-                if _shows(self.location, before, self._read_view(channel)):
+                if shows(self.location, before, self._read_view(channel)):
                     seen[channel] = self.clock() - started
                     del pending[channel]
             if pending:
@@ -248,10 +207,10 @@ class Conformance:
             known = self.adapter.order_by_key(self.key)
             never = self.adapter.order_by_key(f"{self.prefix}-never-sent")
         except Exception as err:
-            self.line("lookup by key", *_failed(err))
+            self.line("lookup by key", *failed(err))
             return
         if known.phase == "info":
-            self.line("lookup by key", "unsupported", f"order_by_key: {_phase(known)}")
+            self.line("lookup by key", "unsupported", f"order_by_key: {phase(known)}")
         elif known.phase != "ok" or known.order_id not in (None, self.order_id):
             detail = f"the placed order reads as {known.phase} {known.order_id or ''}"
             self.line("lookup by key", "fail", f"{detail} ({known.reason})")
@@ -268,11 +227,11 @@ class Conformance:
             self.sleep(min(0.5, self.wait_s))
             now = sum(self._read_truth().values())
         except Exception as err:
-            self.line("retry same key", *_failed(err))
+            self.line("retry same key", *failed(err))
             return
         if outcome.phase == "ok" and outcome.order_id not in (None, self.order_id):
             self.open_orders[str(outcome.order_id)] = outcome.location
-        detail = f"{_read_as(status, outcome)}, order {outcome.order_id or '(none)'}"
+        detail = f"{read_as(status, outcome)}, order {outcome.order_id or '(none)'}"
         if now != before - 1 or outcome.order_id not in (None, self.order_id):
             self.line("retry same key", "fail", f"{detail}; truth {before} → {now}")
         else:
@@ -286,9 +245,9 @@ class Conformance:
             status, body = self.send(call)
             outcome = self.adapter.cancel_outcome(status, body)
         except Exception as err:
-            self.line("cancel", *_failed(err))
+            self.line("cancel", *failed(err))
             return
-        how = f"cancel_call {_read_as(status, outcome)}"
+        how = f"cancel_call {read_as(status, outcome)}"
         if outcome.phase != "ok":
             self.line("cancel", "fail", how)
             return
@@ -303,10 +262,10 @@ class Conformance:
         try:
             found = self.adapter.order_cancelled(self.order_id)
         except Exception as err:
-            self.line("cancel lookup", *_failed(err))
+            self.line("cancel lookup", *failed(err))
             return
         result = {"ok": "pass", "info": "unsupported"}.get(found.phase, "fail")
-        self.line("cancel lookup", result, f"order_cancelled: {_phase(found)}")
+        self.line("cancel lookup", result, f"order_cancelled: {phase(found)}")
 
     def _cancel_again(self) -> None:
         """The end-of-run cleanup's ``cancel_order`` on an order cancelled already: ok."""
@@ -315,9 +274,9 @@ class Conformance:
             outcome = self.adapter.cancel_order(self.order_id, self.location)
             now = sum(self._read_truth().values())
         except Exception as err:
-            self.line("cleanup cancel", *_failed(err))
+            self.line("cleanup cancel", *failed(err))
             return
-        detail = f"cancel_order again: {_phase(outcome)}; available {now}"
+        detail = f"cancel_order again: {phase(outcome)}; available {now}"
         good = outcome.phase == "ok" and now == before
         self.line("cleanup cancel", "pass" if good else "fail", detail)
 
@@ -331,9 +290,9 @@ class Conformance:
             qty = available + 1
             outcome, status = self._send_place(f"{self.prefix}-sold-out", qty, sku)
         except Exception as err:
-            self.line("sold out", *_failed(err))
+            self.line("sold out", *failed(err))
             return
-        detail = f"{qty} of {sku} ({available} available): {_read_as(status, outcome)}"
+        detail = f"{qty} of {sku} ({available} available): {read_as(status, outcome)}"
         if outcome.phase == "ok":
             self.open_orders[str(outcome.order_id)] = outcome.location
             self.line("sold out", "fail", detail + ": it sold what it does not have")
@@ -385,17 +344,17 @@ class Conformance:
             if outcome.phase == "ok":
                 del self.open_orders[order_id]
             else:
-                detail = f"order {order_id}: cancel_order: {_phase(outcome)}"
+                detail = f"order {order_id}: cancel_order: {phase(outcome)}"
                 self.line("cleanup", "fail", detail)
 
     def _read_truth(self) -> Levels:
         assert self.sku is not None
-        return _levels(self.adapter.read_truth(self.sku))
+        return levels_of(self.adapter.read_truth(self.sku))
 
     def _read_view(self, channel: str) -> Levels:
         assert self.sku is not None
         try:
-            return _levels(self.adapter.read_view(self.sku, channel))
+            return levels_of(self.adapter.read_view(self.sku, channel))
         except UNANSWERED:
             return {}
 
@@ -409,38 +368,3 @@ class Conformance:
             if self.clock() - started > self.wait_s:
                 return None, levels
             self.sleep(self.poll_s)
-
-
-def _levels(rows: Sequence[StockRow]) -> Levels:
-    return {row.location: row.available for row in rows}
-
-
-def _show(levels: Levels) -> str:
-    return ", ".join(f"{loc} {n}" for loc, n in sorted(levels.items()))
-
-
-def _shows(location: str | None, before: Levels, now: Levels) -> bool:
-    """Does a view show one unit gone at ``location`` (anywhere, when not known)?"""
-    if location is None:
-        return sum(now.values()) == sum(before.values()) - 1
-    return location not in before or now.get(location) == before[location] - 1
-
-
-def _phase(outcome: Outcome) -> str:
-    return outcome.phase + (f" ({outcome.reason})" if outcome.reason else "")
-
-
-def _read_as(status: int, outcome: Outcome) -> str:
-    return f"{f'http {status}' if status else 'no answer'} read as {_phase(outcome)}"
-
-
-def _failed(err: Exception) -> tuple[str, str]:
-    """(status, detail) for an adapter call that raised ``err``."""
-    if isinstance(err, NotImplementedError):
-        return "unsupported", "not implemented by the adapter"
-    if isinstance(err, httpx.HTTPStatusError):  # the route says most: is it this api's?
-        req = err.request
-        return "fail", f"http {err.response.status_code} to {req.method} {req.url.path}"
-    if isinstance(err, UNANSWERED):
-        return "fail", f"the oms could not answer: {type(err).__name__}: {err}"
-    return "fail", f"the adapter raised {type(err).__name__}: {err} (an api it does not match?)"

@@ -19,6 +19,15 @@ duration to say so. ``MismatchDetector`` sees it in the first seconds. The rule:
 * it only looks at the first ``window`` (50) answered operations: once they pass
   without tripping it is settled and never trips (later 404s are the run's to judge).
 
+The message names the likely cause from what was refused and where the SKUs came
+from: SKUs the plan listed (``target.skus``) refused as unknown (404/422) point at a
+catalog that is not this OMS's; routes and methods refused (404/405) with the OMS's own
+SKUs point at the adapter. Either way it says to run ``peakops target check``.
+
+``answered_ok`` is the same reading for the load's request SLIs: an order operation
+succeeded when the adapter read it as applied, or as refused in business (sold out,
+a conflict), never because of a list of status codes of one OMS.
+
 Not thread-safe: one per load process (a process's greenlets take turns).
 """
 
@@ -36,6 +45,7 @@ __all__ = [
     "BUSINESS_4XX",
     "Mismatch",
     "MismatchDetector",
+    "answered_ok",
     "is_mismatched",
     "mismatch_message",
 ]
@@ -61,25 +71,44 @@ class Mismatch:
     def share(self) -> float:
         return self.mismatched / self.answered if self.answered else 0.0
 
-    def message(self, plan: str = "peak.yaml") -> str:
-        """One line for the operator: what was seen, the likely cause, what to run."""
+    def message(self, plan: str = "peak.yaml", skus: str | None = None) -> str:
+        """One line for the operator: what was seen, the likely cause, what to run.
+
+        ``skus``: where the run's SKUs came from (``target.skus``, ``adapter.list_skus()``;
+        None: not known), which tells a wrong catalog from a wrong adapter."""
         statuses = " or ".join(str(status) for status, _ in _most_common(self.statuses))
         endpoints = ", ".join(endpoint for endpoint, _ in _most_common(self.endpoints))
         return (
             f"{self.mismatched} of the first {self.answered} order operations "
-            f"({self.share:.0%}) were answered {statuses} ({endpoints}): the adapter does not "
-            "match this oms's api, or the plan's skus are not this oms's; run "
-            f"`peakops target check --plan {plan}`"
+            f"({self.share:.0%}) were answered {statuses} ({endpoints}): {self.cause(skus)}; "
+            f"run `peakops target check --plan {plan}`"
         )
 
-    def event_fields(self, plan: str = "peak.yaml") -> dict[str, Any]:
+    def cause(self, skus: str | None = None) -> str:
+        """The likely cause, most likely first."""
+        unknown_sku = sum(n for status, n in self.statuses.items() if status in (404, 422))
+        listed = skus is not None and skus.startswith("target.skus")
+        if listed and unknown_sku * 2 > self.mismatched:
+            return (
+                f"likely a wrong catalog: the skus of {skus} are not this oms's (or the "
+                "adapter does not match its api)"
+            )
+        if skus is not None and not listed:
+            return (
+                f"likely a wrong adapter: it does not match this oms's api (the skus are the "
+                f"oms's own, from {skus})"
+            )
+        return "the adapter does not match this oms's api, or the plan's skus are not this oms's"
+
+    def event_fields(self, plan: str = "peak.yaml", skus: str | None = None) -> dict[str, Any]:
         """The fields of the ``api_mismatch`` event (JSON-able)."""
         return {
             "answered": self.answered,
             "mismatched": self.mismatched,
             "statuses": {str(status): n for status, n in sorted(self.statuses.items())},
             "endpoints": dict(sorted(self.endpoints.items())),
-            "message": self.message(plan),
+            "skus": skus,
+            "message": self.message(plan, skus),
         }
 
 
@@ -133,6 +162,19 @@ def is_mismatched(status: int, outcome: Outcome | None = None) -> bool:
         )  # fmt: skip
         return not sold_out
     return 200 <= status < 300 and outcome is not None and outcome.phase == "info"
+
+
+def answered_ok(status: int, outcome: Outcome) -> bool:
+    """Did an order operation succeed as a request (the load's error-ratio SLI)?
+
+    Yes when the OMS answered (no transport failure, no 5xx), the adapter read a definite
+    outcome (``ok``, or ``fail``: refused), and the answer is not one that says the request
+    was not this OMS's API (``is_mismatched``): a sold-out or a conflict is business, a
+    404 is an error. Which statuses mean success is the adapter's to say, not ours.
+    """
+    if status == 0 or status >= 500 or outcome.phase == "info":
+        return False
+    return not is_mismatched(status, outcome)
 
 
 def mismatch_message(events: Iterable[Mapping[str, Any]]) -> str | None:

@@ -1,24 +1,36 @@
 """Run the load process (a child: Locust patches whatever imports it) and watch it.
 
 ``LocustLoad`` is the rehearsal's default ``LoadRunner`` (``rehearsal.seams``).
+
+While the flood runs, the run's timeline is followed for an ``api_mismatch`` event (the
+load process saw its first order operations refused as not this OMS's API): the load
+process stops itself on it, is stopped if it has not within ``MISMATCH_STOP_S``, and
+the rehearsal ends with ``InfraError`` (exit 3) carrying the event's message, which
+names the likely cause and points at ``peakops target check``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
+from collectors.mismatch import API_MISMATCH_EVENT, mismatch_message
 from collectors.rundir import RunDir
 from platforms.base import Endpoints
 from platforms.processes import die_with_parent_hook
 from slo.errors import InfraError
-from slo.runfiles import LOAD_LOG
+from slo.runfiles import EVENTS_FILE, LOAD_LOG
 
-__all__ = ["LocustLoad", "run_load_process"]
+__all__ = ["MISMATCH_STOP_S", "EventTail", "LocustLoad", "run_load_process"]
+
+MISMATCH_STOP_S = 5.0
+"""How long a load process that saw an API mismatch may take to stop by itself."""
 
 
 class LocustLoad:
@@ -73,19 +85,30 @@ def run_load_process(
             command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent_hook()
         )
         started = time.monotonic()
+        timeline = EventTail(run.file(EVENTS_FILE))
+        mismatch_at: float | None = None
         try:
             while child.poll() is None:
-                elapsed = time.monotonic() - started
+                now = time.monotonic()
+                elapsed = now - started
                 on_tick(min(elapsed, duration_s))
                 if elapsed > duration_s + grace_s:
                     child.kill()
                     raise InfraError(
                         f"load process overran its {duration_s:.0f} s by {grace_s:.0f} s"
                     )
+                if mismatch_at is None and timeline.has(API_MISMATCH_EVENT):
+                    mismatch_at = now
+                if mismatch_at is not None and now - mismatch_at > MISMATCH_STOP_S:
+                    _stop(child)  # it did not stop by itself: the flood must not go on
+                    break
                 time.sleep(0.2)
         except BaseException:
             _stop(child)
             raise
+    message = mismatch_message(run.events())
+    if message is not None:
+        raise InfraError(f"load stopped early: {message}")
     if child.returncode != 0:
         tail = run.file(LOAD_LOG).read_text(errors="replace").strip().splitlines()[-5:]
         raise InfraError(f"load process exited with code {child.returncode}: " + " | ".join(tail))
@@ -115,6 +138,34 @@ def locust_command(
     if store_urls:
         command += ["--store-urls", ",".join(f"{loc}={url}" for loc, url in store_urls.items())]
     return command
+
+
+class EventTail:
+    """Follows a growing ``events.jsonl``: each call reads only what was appended since."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.seen: set[str] = set()
+
+    def has(self, event_type: str) -> bool:
+        """Has an event of ``event_type`` been appended (now or before)?"""
+        try:
+            with self.path.open("rb") as events:
+                events.seek(self.offset)
+                chunk = events.read()
+        except FileNotFoundError:
+            return False
+        complete = chunk[: chunk.rfind(b"\n") + 1]  # a torn last line is read next time
+        self.offset += len(complete)
+        for line in complete.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # the gate reports torn records; here only the type matters
+            if isinstance(record, dict):
+                self.seen.add(str(record.get("type")))
+        return event_type in self.seen
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:

@@ -6,7 +6,12 @@ named ``METHOD /route`` as in ``slo.conventions``, tagged with the run id, trace
 ``traceparent``) when a tracer is given, and recorded into the interval recorder.
 Every order operation also goes into the ledger: invoke, then ok / fail / info.
 Orders are placed for the plan's test customer (``target.testCustomer``), which the
-adapter maps into the OMS's own customer field.
+adapter maps into the OMS's own customer field. Whether an order operation succeeded
+is the adapter's reading of the answer (``collectors.mismatch.answered_ok``: applied,
+or refused in business such as sold out), not a list of status codes; each order
+operation's answer also goes to ``on_answer`` (the load session's API-mismatch
+detector). A request carries the adapter's own headers (``HttpCall.headers``) under
+peakops's run-id tag and trace context.
 In the open model the journey's first request is timed from the arrival's
 *intended* start, so a stalled target or a late scheduler shows in the latency.
 
@@ -28,6 +33,7 @@ from collectors.adapter import HttpCall, OmsAdapter, Outcome
 from collectors.latency import IntervalRecorder
 from collectors.ledger import Ledger
 from collectors.loadmeter import LoadMeter
+from collectors.mismatch import answered_ok
 from scenarios.errors import ErrorTally, failure_kind
 from scenarios.funnel import ORDER_UNITS, JourneyPlan, UrlVisit
 from slo.conventions import (
@@ -41,14 +47,14 @@ from slo.target import DEFAULT_TEST_CUSTOMER
 if TYPE_CHECKING:  # importing Locust patches the process: only the load process may
     from locust.contrib.fasthttp import FastHttpSession
 
-__all__ = ["JourneyRunner", "Span", "Tracer", "planned_endpoints"]
+__all__ = ["AnswerHook", "JourneyRunner", "Span", "Tracer", "planned_endpoints"]
 
-_OK_STOCK = (200,)
-_OK_PLACE = (200, 201, 409)  # 409: rejected, out of stock; a business outcome, not an error
-_OK_CANCEL = (200, 409)
+_OK_STOCK = range(200, 300)  # a stock check is not read by the adapter: any 2xx is an answer
 _OK_URL = range(200, 400)
 
 Read = Callable[[int, "dict[str, Any] | None"], Outcome]
+AnswerHook = Callable[[str, int, Outcome], None]
+"""Gets (endpoint, HTTP status, the adapter's outcome) of every order operation answered."""
 
 
 class Span(Protocol):
@@ -87,8 +93,12 @@ class JourneyRunner:
         key_prefix: str,
         errors: ErrorTally | None = None,
         customer: str = DEFAULT_TEST_CUSTOMER,
+        on_answer: AnswerHook | None = None,
     ) -> None:
+        """``on_answer``: called with each order operation's answer (status 0: none); what
+        it raises is not caught here (a recorder failure fails the run loudly)."""
         self.client = client
+        self.on_answer = on_answer
         self.customer = customer
         self.adapter = adapter
         self.recorder = recorder
@@ -115,11 +125,11 @@ class JourneyRunner:
             if make is None:
                 call = HttpCall("GET", self._url(plan.path))  # joined once, not per request
                 make = self._url_calls[plan.path] = _constant(call)
-            self._call(make, plan.endpoint, _OK_URL, intended)
+            self._call(make, plan.endpoint, intended, ok=_OK_URL)
             return
         for sku in plan.browse:
             make = partial(self.adapter.stock_check_call, sku, plan.channel)
-            self._call(make, ENDPOINT_GET_STOCK, _OK_STOCK, intended)
+            self._call(make, ENDPOINT_GET_STOCK, intended, ok=_OK_STOCK)
             intended = None
         if plan.order_sku is not None:
             self._order(plan, plan.order_sku, intended)
@@ -131,9 +141,7 @@ class JourneyRunner:
         fields = {"key": key, "sku": sku, "qty": qty, "location": None, "channel": plan.channel}
         op = self.ledger.invoke("place", order_id=None, **fields)
         make = partial(self.adapter.place_call, key, plan.channel, sku, qty, None, self.customer)
-        placed = self._call(
-            make, ENDPOINT_PLACE_ORDER, _OK_PLACE, intended, self.adapter.place_outcome
-        )
+        placed = self._call(make, ENDPOINT_PLACE_ORDER, intended, read=self.adapter.place_outcome)
         assert placed is not None  # a call that is read returns its outcome
         self.ledger.complete(op, placed.phase, order_id=placed.order_id,
                              location=placed.location, reason=placed.reason)  # fmt: skip
@@ -145,9 +153,7 @@ class JourneyRunner:
         fields.update(location=placed.location)
         op = self.ledger.invoke("cancel", order_id=placed.order_id, **fields)
         make = partial(self.adapter.cancel_call, placed.order_id, plan.channel, placed.location)
-        cancelled = self._call(
-            make, ENDPOINT_CANCEL_ORDER, _OK_CANCEL, None, self.adapter.cancel_outcome
-        )
+        cancelled = self._call(make, ENDPOINT_CANCEL_ORDER, None, read=self.adapter.cancel_outcome)
         assert cancelled is not None
         self.ledger.complete(op, cancelled.phase, reason=cancelled.reason)
 
@@ -163,21 +169,24 @@ class JourneyRunner:
         self,
         make: Callable[[], HttpCall],
         endpoint: str,
-        ok: tuple[int, ...] | range,
         intended: float | None,
+        *,
+        ok: range = _OK_STOCK,
         read: Read | None = None,
     ) -> Outcome | None:
         """Build the request with ``make``, send it, record it; ``read`` its answer.
 
-        Returns ``read``'s outcome (None without ``read``). Never raises for the
-        request: an exception is a failed request (see the module docstring) and, when
-        read, an outcome of ``fail`` (nothing was sent) or ``info`` (it may have been).
+        Without ``read`` a status in ``ok`` is a success; with it, the adapter's outcome
+        decides (``answered_ok``), and the answer goes to ``on_answer``. Returns ``read``'s
+        outcome (None without ``read``). Never raises for the request: an exception is a
+        failed request (see the module docstring) and, when read, an outcome of ``fail``
+        (nothing was sent) or ``info`` (it may have been).
         """
         span: Span | None = None
         try:
             call = make()
             url = self._url(call.path)
-            headers = dict(self.headers)
+            headers = {**call.headers, **self.headers} if call.headers else dict(self.headers)
             if self.tracer is not None:
                 span = self.tracer.start(endpoint, call.method, url, headers)
             route = self._routes.get(endpoint)
@@ -186,6 +195,8 @@ class JourneyRunner:
         except Exception as err:  # nothing was sent
             return self._raised(err, endpoint, intended, span, read, sent=False)
         started = time.perf_counter()
+        outcome: Outcome | None = None
+        unread: Exception | None = None
         try:
             with self.client.request(
                 call.method, url, name=route, headers=headers, json=call.json,
@@ -193,20 +204,25 @@ class JourneyRunner:
             ) as resp:  # fmt: skip
                 ended = time.perf_counter()
                 status = resp.status_code or 0
-                good = status in ok
+                if read is not None:  # reading is part of the request: an adapter may choke
+                    outcome, unread = _read(read, status, call.method, resp)
+                    good = outcome is not None and answered_ok(status, outcome)
+                else:
+                    good = status in ok
                 kind = "" if good else failure_kind(getattr(resp, "error", None), status)
                 if good:
                     resp.success()
                 else:
-                    resp.failure(kind)
-            outcome = None
-            if read is not None:  # reading is part of the request: an adapter may choke
-                outcome = read(status, None if call.method == "GET" else _json(resp))
-                if not isinstance(outcome, Outcome):
-                    raise TypeError(f"the adapter read an answer as {outcome!r}, not an Outcome")
+                    resp.failure(kind if unread is None else type(unread).__name__)
         except Exception as err:  # it may have been sent (and applied)
             since = intended if intended is not None else started
             return self._raised(err, endpoint, since, span, read, sent=True)
+        if unread is not None:
+            since = intended if intended is not None else started
+            outcome = self._raised(unread, endpoint, since, span, read, sent=True)
+            assert outcome is not None
+            self._answered(endpoint, status, outcome)
+            return outcome
         latency = ended - (intended if intended is not None else started)
         trace_id = span.trace_id_hex if span is not None else None
         if good:
@@ -217,7 +233,13 @@ class JourneyRunner:
             self.errors.count(kind, endpoint, transport, raised=False)
         if span is not None:
             span.end(status or None, None if good else kind)
+        if outcome is not None:
+            self._answered(endpoint, status, outcome)
         return outcome
+
+    def _answered(self, endpoint: str, status: int, outcome: Outcome) -> None:
+        if self.on_answer is not None:
+            self.on_answer(endpoint, status, outcome)
 
     def _raised(
         self,
@@ -242,6 +264,19 @@ class JourneyRunner:
             return None
         reason = f"{kind}: {err}"
         return Outcome("info", reason=reason) if sent else Outcome("fail", reason=reason)
+
+
+def _read(
+    read: Read, status: int, method: str, resp: Any
+) -> tuple[Outcome | None, Exception | None]:
+    """The adapter's outcome of an answer, or what reading it raised (never raises)."""
+    try:
+        outcome = read(status, None if method == "GET" else _json(resp))
+        if not isinstance(outcome, Outcome):
+            raise TypeError(f"the adapter read an answer as {outcome!r}, not an Outcome")
+    except Exception as err:
+        return None, err
+    return outcome, None
 
 
 def _constant(call: HttpCall) -> Callable[[], HttpCall]:

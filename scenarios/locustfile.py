@@ -24,6 +24,13 @@ local process), before the flood: ``target.skus`` or ``adapter.list_skus()``; wo
 get the list with the spawn message, so every process and the probes use the same one.
 A plan whose adapter cannot be built, or whose SKUs cannot be had, ends the load
 process before the flood with ``peakops: error: ...`` as its last line.
+
+Against a url target, every process watches its first order operations' answers for an
+API mismatch (``LoadSession.answered``); a worker that sees one sends
+``MISMATCH_MESSAGE`` to the master, and the writing process records ``api_mismatch``
+and quits the runner, so the flood stops within seconds instead of running its
+duration against an OMS that refuses it. What the listeners here call is in
+``scenarios.process_setup``.
 """
 
 from __future__ import annotations
@@ -40,21 +47,29 @@ from locust import FastHttpUser, LoadTestShape, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from collectors.adapter import OmsAdapter
-from collectors.adapters import target_skus
 from scenarios.arrivals import ArrivalPlanner, ArrivalScheduler
 from scenarios.controller import OrdersPerMinuteController
 from scenarios.errors import LOGGER
 from scenarios.journeys import JourneyRunner, planned_endpoints
 from scenarios.lifeline import tie_forked_children
+from scenarios.process_setup import (
+    MISMATCH_MESSAGE,
+    absorb_from,
+    adapter_of,
+    fatal,
+    flush_loop,
+    plan_file_of,
+    prepare_target,
+    session_of,
+    ship_from,
+    stock_watch,
+    stop_early,
+)
 from scenarios.session import LoadSession, open_or_create_run
-from scenarios.stockwatch import StockWatch
 from slo.errors import PeakopsError
-from slo.target import channel_locations
 
 DRAIN_S = 5.0
 """After the last arrival, journeys in flight get this long to finish."""
-FLUSH_EVERY_S = 0.25
 CONTROL_EVERY_S = 5.0
 
 # Locust imports its locustfile once, before ``--processes`` forks the workers: like the
@@ -78,31 +93,6 @@ def _arguments(parser: Any) -> None:
     )  # fmt: skip
 
 
-def _session(environment: Environment) -> LoadSession:
-    return environment.peakops  # type: ignore[attr-defined]
-
-
-def _fatal(err: PeakopsError) -> SystemExit:
-    """End the load process before the flood: the message is the last line of its log."""
-    return SystemExit(f"peakops: error: {err}")
-
-
-def _prepare_target(session: LoadSession, environment: Environment) -> None:
-    """The writing process, before the flood: build the adapter, resolve the test SKUs
-    (sent on to the workers with the spawn message)."""
-    plan = session.plan
-    if plan.load.scenario != "shoppers":
-        return
-    try:
-        found = target_skus(plan, session.plan_dir, _adapter(session, environment))
-    except PeakopsError as err:
-        raise _fatal(err) from err
-    if found is not None:
-        session.skus, source = found
-        environment.parsed_options.peakops_skus = session.skus  # type: ignore[union-attr]
-        session.events().emit("test_skus", count=len(session.skus), source=source)
-
-
 @events.init.add_listener
 def _init(environment: Environment, **_: Any) -> None:
     """Master and local processes know their run from the start (the shape needs it)."""
@@ -112,10 +102,12 @@ def _init(environment: Environment, **_: Any) -> None:
     run, plan, plan_dir = open_or_create_run(environment.parsed_options, worker=False)
     session = LoadSession(run, plan, source="load", buffered=False, plan_dir=plan_dir)
     environment.peakops = session  # type: ignore[attr-defined]
-    _prepare_target(session, environment)
+    session.plan_file = plan_file_of(environment.parsed_options) or session.plan_file
+    prepare_target(session, environment)
+    stop_early(session, environment)
     OpenShoppers.concurrency = plan.load.max_concurrency
     if isinstance(runner, MasterRunner):
-        events.worker_report.add_listener(_absorb_from(session))
+        events.worker_report.add_listener(absorb_from(session))
     session.metrics_url = session.serve_metrics(environment.parsed_options.metrics_port)
 
 
@@ -129,15 +121,19 @@ def _start(environment: Environment, **_: Any) -> None:
         session = LoadSession(run, plan, source=f"worker-{runner.worker_index}", buffered=True,
                               plan_dir=plan_dir)  # fmt: skip
         session.skus = getattr(options, "peakops_skus", None)  # the master's list
+        session.skus_source = getattr(options, "peakops_skus_source", None)
+        session.plan_file = plan_file_of(options) or session.plan_file
+        session.notify = lambda fields: runner.send_message(MISMATCH_MESSAGE, fields)
         environment.peakops = session  # type: ignore[attr-defined]
         OpenShoppers.concurrency = plan.load.max_concurrency
-        events.report_to_master.add_listener(_ship_from(session))
+        events.report_to_master.add_listener(ship_from(session))
         try:
-            _adapter(session, environment)  # built now: a task would retry it forever
+            adapter_of(session, environment)  # built now: a task would retry it forever
         except PeakopsError as err:
-            raise _fatal(err) from err
-    session = _session(environment)
+            raise fatal(err) from err
+    session = session_of(environment)
     session.started = time.perf_counter()
+    session.stopping = False
     if isinstance(runner, MasterRunner) and environment.parsed_options is not None:
         # Sent to every worker with the spawn message: how many share the arrivals.
         environment.parsed_options.peakops_workers = runner.worker_count
@@ -151,46 +147,18 @@ def _start(environment: Environment, **_: Any) -> None:
             metrics_url=session.metrics_url,
         )  # fmt: skip
         if plan.load.scenario == "shoppers":
-            session.watch = _stock_watch(session, environment)
+            session.watch = stock_watch(session, environment)
             session.watch.start()
     closed = not worker and session.plan.load.mode == "closed"
-    gevent.spawn(_flush_loop, session, plan_closed=closed)
-
-
-def _stock_watch(session: LoadSession, environment: Environment) -> StockWatch:
-    plan = session.plan
-    probes = plan.target.probes
-    return StockWatch(
-        session.run, _adapter(session, environment),
-        catalog=session.catalog(),
-        rate=probes.rate, hot_skus=probes.hot_skus, settle_timeout_s=probes.settle_timeout_s,
-        ledger=session.ledger, events=session.events(), metrics=session.metrics,
-        view_staleness_s=probes.view_staleness_s,
-        channel_locations=channel_locations(plan.target),
-    )  # fmt: skip
-
-
-def _adapter(session: LoadSession, environment: Environment) -> OmsAdapter:
-    options = environment.parsed_options
-    truth_url = (getattr(options, "truth_url", "") or session.plan.target.truth_url) or None
-    stores = parse_store_urls(getattr(options, "store_urls", "") or "")
-    return session.adapter(environment.host or "", truth_url, stores)
-
-
-def parse_store_urls(text: str) -> dict[str, str]:
-    """``store-1=http://127.0.0.1:8200,store-2=...`` as a mapping (empty text: none)."""
-    urls: dict[str, str] = {}
-    for term in filter(None, (part.strip() for part in text.split(","))):
-        location, sep, url = term.partition("=")
-        if not sep or not location.strip() or not url.strip():
-            raise SystemExit(f"--store-urls: expected location=URL, got {term!r}")
-        urls[location.strip()] = url.strip()
-    return urls
+    gevent.spawn(flush_loop, session, plan_closed=closed)
 
 
 @events.test_stop.add_listener
 def _stop(environment: Environment, **_: Any) -> None:
-    session = _session(environment)
+    session = session_of(environment)
+    if session.stopping:  # a quit during a stop fires test_stop again: finish once
+        return
+    session.stopping = True
     session.flush(final=True)
     failures = session.errors.summary()
     if failures:
@@ -203,38 +171,6 @@ def _stop(environment: Environment, **_: Any) -> None:
             session.watch.finish()
         if getattr(environment.parsed_options, "peakops_created_run", False):
             session.run.finish("interrupted" if interrupted else "completed")
-
-
-def _flush_loop(session: LoadSession, *, plan_closed: bool) -> None:
-    """Close intervals on time, and in the closed model book what the profile planned."""
-    last = 0.0
-    planner = session.journey_planner(0)
-    per_journey = planner.expected_calls()
-    opj = planner.orders_per_journey()
-    while True:
-        gevent.sleep(FLUSH_EVERY_S)
-        if plan_closed:
-            now = min(time.perf_counter() - session.started, session.plan.load.duration_s)
-            arrivals = session.profile.expected_orders(last, now) / opj
-            session.meter.plan_expected(arrivals, {k: v * arrivals for k, v in per_journey.items()})
-            last = now
-        session.flush()
-
-
-def _ship_from(session: LoadSession) -> Any:
-    def ship(client_id: str, data: dict[str, Any]) -> None:
-        session.flush()
-        assert session.buffer is not None
-        data["peakops"] = session.buffer.drain()
-
-    return ship
-
-
-def _absorb_from(session: LoadSession) -> Any:
-    def absorb(client_id: str, data: dict[str, Any]) -> None:
-        session.absorb(data.get("peakops") or {})
-
-    return absorb
 
 
 def _workers(environment: Environment) -> tuple[int, int]:
@@ -256,7 +192,7 @@ class OpenShoppers(FastHttpUser):
 
     @task
     def arrivals(self) -> None:
-        session = _session(self.environment)
+        session = session_of(self.environment)
         load = session.plan.load
         index, count = _workers(self.environment)
         journeys = session.journey_planner(index + 1, session.units(index, count))
@@ -269,10 +205,11 @@ class OpenShoppers(FastHttpUser):
         )  # fmt: skip
         pool = gevent.pool.Pool(max(1, load.max_concurrency // count))
         runner = JourneyRunner(
-            self.client, run_id=session.run.run_id, adapter=_adapter(session, self.environment),
+            self.client, run_id=session.run.run_id, adapter=adapter_of(session, self.environment),
             recorder=session.recorder, meter=session.meter, ledger=session.ledger,
             tracer=session.tracer(self.host or ""), key_prefix=f"{session.run.run_id}-p{index}",
             errors=session.errors, customer=session.plan.target.test_customer,
+            on_answer=session.answered,
         )  # fmt: skip
         meter = session.meter
 
@@ -326,7 +263,7 @@ class ClosedShopper(FastHttpUser):
     connection_timeout = 2.0
 
     def on_start(self) -> None:
-        session = _session(self.environment)
+        session = session_of(self.environment)
         self._number = next(_user_numbers)
         self._journeys = session.journey_planner(
             10_000 + self._number, session.units(*_workers(self.environment))
@@ -334,16 +271,17 @@ class ClosedShopper(FastHttpUser):
         self._opj = self._journeys.orders_per_journey()
         self._next = time.perf_counter()
         self._runner = JourneyRunner(
-            self.client, run_id=session.run.run_id, adapter=_adapter(session, self.environment),
+            self.client, run_id=session.run.run_id, adapter=adapter_of(session, self.environment),
             recorder=session.recorder, meter=session.meter, ledger=session.ledger,
             tracer=session.tracer(self.host or ""),
             key_prefix=f"{session.run.run_id}-u{os.getpid()}-{self._number}",
             errors=session.errors, customer=session.plan.target.test_customer,
+            on_answer=session.answered,
         )  # fmt: skip
         self._journey = session.errors.guard(self._run_journey)
 
     def wait_time(self) -> float:
-        session = _session(self.environment)
+        session = session_of(self.environment)
         elapsed = time.perf_counter() - session.started
         per_user = session.profile.rate(elapsed) / self._opj / session.plan.load.users
         self._next = max(self._next, time.perf_counter() - 1.0) + 1.0 / max(per_user, 1e-6)
@@ -354,7 +292,7 @@ class ClosedShopper(FastHttpUser):
         self._journey()
 
     def _run_journey(self) -> None:
-        session = _session(self.environment)
+        session = session_of(self.environment)
         plan = self._journeys.draw(time.perf_counter() - session.started)
         session.meter.sent()
         try:
@@ -371,7 +309,7 @@ class PeakShape(LoadTestShape):
 
     def tick(self) -> tuple[int, float, list[type]] | None:
         assert self.runner is not None
-        session = _session(self.runner.environment)
+        session = session_of(self.runner.environment)
         load = session.plan.load
         elapsed = self.get_run_time()
         if load.mode == "open":

@@ -10,6 +10,12 @@ in the plan's directory too: ``plan_dir`` of ``run.json``), tags the calls it ma
 itself with the run id, and keeps its share of ``target.maxUnits``: a worker reports a
 spent share with its records, and the writing process says once, when every share is
 spent, that the run reached its cap (``max_units_reached``).
+
+Against a url target each process also feeds its order operations' answers to its own
+``MismatchDetector`` (``answered``): when the first answers show an adapter or a
+catalog that does not match the OMS, a worker tells the master at once (``notify``, a
+Locust message), and the writing process writes the ``api_mismatch`` event once and
+stops the load (``stop``): ``rehearsal.load`` then ends the rehearsal with exit 3.
 """
 
 from __future__ import annotations
@@ -23,18 +29,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import psutil
 from opentelemetry.sdk.trace import TracerProvider
 
-from collectors.adapter import OmsAdapter
+from collectors.adapter import OmsAdapter, Outcome
 from collectors.adapters import plan_adapter
 from collectors.latency import IntervalRecorder
 from collectors.ledger import Ledger
 from collectors.live_metrics import LiveMetrics
 from collectors.loadmeter import LoadMeter
+from collectors.mismatch import API_MISMATCH_EVENT, MismatchDetector
 from collectors.rundir import EventLog, RunDir, new_run_id
 from scenarios.errors import LOGGER, ErrorTally
 from scenarios.funnel import JourneyPlanner, UnitBudget, UrlPlanner, load_funnels, unit_share
@@ -51,9 +58,13 @@ from slo.runfiles import (
     worker_traces_file,
 )
 
-__all__ = ["Buffer", "LoadSession", "open_or_create_run", "open_run"]
+__all__ = ["PLAN_POINTER", "Buffer", "LoadSession", "open_or_create_run", "open_run"]
 
 Sink = Callable[[dict[str, Any]], None]
+
+PLAN_POINTER: Final = "<plan file>"
+"""How the mismatch message names the plan when the load process was not given its file
+(a rehearsal passes the run directory, which records the plan's folder, not its name)."""
 
 
 @dataclass
@@ -119,6 +130,19 @@ class LoadSession:
         self._units: UnitBudget | None = None
         self._spent_shares: dict[str, int] = {}
         self._cap_said = False
+        watching = plan.target.kind == "url" and plan.load.scenario == "shoppers"
+        self.mismatch = MismatchDetector() if watching else None
+        """The API-mismatch detector of this process's order operations (url targets)."""
+        self.skus_source: str | None = None
+        """Where ``skus`` came from (``target.skus``, ``adapter.list_skus()``)."""
+        self.plan_file = PLAN_POINTER
+        self.notify: Callable[[dict[str, Any]], None] | None = None
+        """A worker's way to tell the master of a mismatch (a Locust message)."""
+        self.stop: Callable[[], None] | None = None
+        """The writing process's way to end the load early (quit the Locust runner)."""
+        self._mismatch_said = False
+        self.stopping = False
+        """Set by the first ``test_stop`` of a test run (Locust may fire it twice)."""
 
     def _sinks(self) -> tuple[Sink, Sink]:
         if self.buffer is not None:
@@ -200,6 +224,32 @@ class LoadSession:
             "target.maxUnits reached: the run ordered %d units; orders stop, browsing goes on",
             total,
         )
+
+    def answered(self, endpoint: str, status: int, outcome: Outcome) -> None:
+        """One order operation's answer (``JourneyRunner``'s ``on_answer``): on the one that
+        trips the detector, tell the writing process, or be it."""
+        if self.mismatch is None:
+            return
+        found = self.mismatch.observe(endpoint, status, outcome)
+        if found is None:
+            return
+        fields = {"seen_by": self.source, **found.event_fields(self.plan_file, self.skus_source)}
+        if self.buffer is not None:
+            if self.notify is None:
+                raise RuntimeError("a worker's load session has no way to tell its master")
+            self.notify(fields)
+        else:
+            self.mismatched(fields)
+
+    def mismatched(self, fields: dict[str, Any]) -> None:
+        """A process saw an API mismatch (writing process): the event, once; stop the load."""
+        if self._mismatch_said:
+            return
+        self._mismatch_said = True
+        self.events().emit(API_MISMATCH_EVENT, **fields)
+        logging.getLogger(LOGGER).error("peakops: api mismatch: %s", fields.get("message"))
+        if self.stop is not None:
+            self.stop()
 
     def serve_metrics(self, port: int) -> str | None:
         """Serve the live metrics on 127.0.0.1 (``port`` 0: a free one); the URL."""

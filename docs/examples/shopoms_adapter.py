@@ -29,9 +29,12 @@ channel views        GET /stock/{sku}?channel=web      GET /api/v2/channels/{nam
                                                        online, pos, partner
 ===================  ================================  ==================================
 
-The load generator sends what ``place_call`` builds as method, path and JSON body only
-(``collectors.adapter.HttpCall`` has no headers), so the key travels as ``?request=KEY``,
-which ShopOMS accepts in place of its header.
+The load generator sends what ``place_call`` builds: method, path, JSON body and the
+adapter's own headers (``HttpCall.headers``), so the idempotency key travels in
+ShopOMS's own ``Idempotency-Token`` header; peakops adds its run-id tag beside it.
+Whether an order succeeded is this adapter's reading (``place_outcome``: 202 and a
+replay's 200 are ``ok``, 410 ``sold_out`` is a ``fail`` for ``out_of_stock``), never a
+status list of peakops's.
 """
 
 from __future__ import annotations
@@ -44,7 +47,10 @@ import httpx
 
 from collectors.adapter import HttpCall, Outcome, StockRow
 
-__all__ = ["DEFAULT_CHANNELS", "ShopOmsAdapter"]
+__all__ = ["DEFAULT_CHANNELS", "TOKEN_HEADER", "ShopOmsAdapter"]
+
+TOKEN_HEADER = "Idempotency-Token"
+"""ShopOMS's idempotency header: a retry with the same token is a replay, not a new order."""
 
 DEFAULT_CHANNELS: Mapping[str, str] = {
     "web": "online", "app": "online", "store": "pos", "marketplace": "partner",
@@ -102,7 +108,7 @@ class ShopOmsAdapter:
     ) -> HttpCall:
         body = {"item": sku, "units": qty, "buyer": customer, "channel": self._channel(channel),
                 "warehouse": location}  # fmt: skip
-        return HttpCall("POST", f"/api/v2/checkout?request={quote(key, safe='')}", body)
+        return HttpCall("POST", "/api/v2/checkout", body, headers={TOKEN_HEADER: key})
 
     def place_outcome(self, status: int, body: dict[str, Any] | None) -> Outcome:
         body = body or {}

@@ -11,6 +11,7 @@ from collectors.mismatch import (
     API_MISMATCH_EVENT,
     Mismatch,
     MismatchDetector,
+    answered_ok,
     is_mismatched,
     mismatch_message,
 )
@@ -151,3 +152,75 @@ def test_the_event_carries_the_message_and_is_found_in_a_timeline() -> None:
 def test_bad_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         MismatchDetector(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "skus", "cause"),
+    [
+        ({422: 20}, "target.skus",
+         "likely a wrong catalog: the skus of target.skus are not this oms's (or the adapter "
+         "does not match its api)"),
+        ({404: 15, 405: 5}, "target.skus.file test-skus.txt",
+         "likely a wrong catalog: the skus of target.skus.file test-skus.txt are not this oms's "
+         "(or the adapter does not match its api)"),
+        ({405: 20}, "target.skus",
+         "the adapter does not match this oms's api, or the plan's skus are not this oms's"),
+        ({404: 20}, "adapter.list_skus()",
+         "likely a wrong adapter: it does not match this oms's api (the skus are the oms's "
+         "own, from adapter.list_skus())"),
+        ({404: 20}, None,
+         "the adapter does not match this oms's api, or the plan's skus are not this oms's"),
+    ],
+    ids=[
+        "the plan's skus refused as unknown: a wrong catalog",
+        "skus from a file refused as unknown: a wrong catalog, the file named",
+        "the plan's skus but every method refused: both causes, the adapter first",
+        "the oms's own skus refused: a wrong adapter",
+        "where the skus came from is not known: both causes",
+    ],
+)  # fmt: skip
+def test_the_likely_cause_follows_what_was_refused_and_where_the_skus_came_from(
+    statuses: dict[int, int], skus: str | None, cause: str
+) -> None:
+    mismatch = Mismatch(20, sum(statuses.values()), statuses, {PLACE: 20})
+    assert mismatch.cause(skus) == cause
+    message = mismatch.message("p.yaml", skus)
+    assert message.endswith(f": {cause}; run `peakops target check --plan p.yaml`")
+    assert mismatch.event_fields("p.yaml", skus)["skus"] == skus
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "ok"),
+    [
+        (202, OK, True),
+        (200, OK, True),
+        (410, SOLD_OUT, True),
+        (422, SOLD_OUT, True),
+        (409, Outcome("fail", reason="http 409"), True),
+        (200, Outcome("fail", reason="rejected"), True),
+        (404, Outcome("fail", reason="http 404"), False),
+        (400, Outcome("fail", reason="http 400"), False),
+        (202, Outcome("info", reason="unexpected http 202"), False),
+        (503, Outcome("info", reason="http 503"), False),
+        (500, Outcome("fail", reason="http 500"), False),
+        (0, Outcome("info", reason="transport"), False),
+    ],
+    ids=[
+        "a 202 read as applied",
+        "a replay's 200 read as applied",
+        "a 410 read as sold out is business",
+        "a 422 read as sold out is business (the adapter says so)",
+        "a 409 conflict refused is business",
+        "a 2xx read as refused is business",
+        "a 404 refused is an error (a route or sku this oms does not have)",
+        "a 400 refused is an error (a body this oms does not take)",
+        "a 2xx the adapter cannot read is an error",
+        "a 5xx is an error",
+        "a 5xx is an error even read as a refusal",
+        "no answer is an error",
+    ],
+)  # fmt: skip
+def test_an_order_request_succeeded_when_the_adapter_read_a_business_answer(
+    status: int, outcome: Outcome, ok: bool
+) -> None:
+    assert answered_ok(status, outcome) is ok

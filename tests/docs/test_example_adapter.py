@@ -42,8 +42,9 @@ def http(shopoms: ShopOms) -> Iterator[httpx.Client]:
 
 
 def send(http: httpx.Client, call: HttpCall) -> tuple[int, dict[str, Any] | None]:
-    """What the load generator does with a call: send it, hand the JSON body back."""
-    resp = http.request(call.method, call.path, json=call.json)
+    """What the load generator does with a call: send it (with the adapter's headers),
+    hand the JSON body back."""
+    resp = http.request(call.method, call.path, json=call.json, headers=dict(call.headers or {}))
     body = resp.json() if resp.content else None
     return resp.status_code, body if isinstance(body, dict) else None
 

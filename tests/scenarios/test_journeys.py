@@ -313,3 +313,93 @@ def test_the_test_customer_is_passed_to_the_adapters_place_call(
     (body,) = [b for (method, _), b in zip(h.session.sent, h.session.bodies, strict=True)
                if method == "POST"]  # fmt: skip
     assert body is not None and body["buyer"] == buyer
+
+
+class ShopLikeAdapter(FakeAdapter):
+    """An OMS unlike the reference: 202 accepted, 410 sold out, its own key header."""
+
+    def place_call(
+        self, key: str, channel: str, sku: str, qty: int, loc: str | None, customer: str
+    ) -> HttpCall:
+        headers = {"Idempotency-Token": key, "X-Peakops-Run-Id": "forged"}
+        return HttpCall("POST", "/api/v2/checkout", {"item": sku}, headers=headers)
+
+    def place_outcome(self, status: int, body: dict[str, Any] | None) -> Outcome:
+        if status == 202 and body:
+            return Outcome("ok", body["ref"], body["warehouse"])
+        if status == 410:
+            return Outcome("fail", reason="out_of_stock")
+        if status in (404, 422):
+            return Outcome("fail", reason=f"http {status}")
+        return Outcome("info", reason=f"http {status}")
+
+
+@pytest.mark.parametrize(
+    ("answer", "ok", "error", "phase"),
+    [
+        (Answer(202, {"ref": "CK-1", "warehouse": "dc-north"}), True, None, "ok"),
+        (Answer(410, {"state": "sold_out"}), True, None, "fail"),
+        (Answer(422, {"error": "unknown item"}), False, "HTTP 422", "fail"),
+        (Answer(201, {"state": "queued"}), False, "HTTP 201", "info"),
+        (Answer(503), False, "HTTP 503", "info"),
+    ],
+    ids=[
+        "a 202 the adapter reads as applied is a successful request",
+        "a 410 the adapter reads as sold out is business, not an error",
+        "a 422 the adapter reads as a plain refusal is an error",
+        "a 2xx the adapter cannot read (unknown) is an error, whatever its status",
+        "a 5xx is an error",
+    ],
+)  # fmt: skip
+def test_the_adapters_reading_decides_whether_an_order_request_succeeded(
+    answer: Answer, ok: bool, error: str | None, phase: str
+) -> None:
+    h = harness(ShopLikeAdapter(), FakeSession(answers={"POST": answer}))
+    h.runner.run(ORDER)
+    placed = h.merged()[ORDERS]
+    assert (placed.ok, placed.fail) == ((1, 0) if ok else (0, 1))
+    assert placed.errors == ({} if error is None else {error: 1})
+    assert h.phases("place") == ["invoke", phase]
+
+
+def test_an_adapters_headers_go_with_the_request_under_the_run_id_tag() -> None:
+    seen: list[dict[str, str]] = []
+
+    class Recording(FakeSession):
+        def request(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
+            seen.append(dict(kwargs.get("headers") or {}))
+            return super().request(method, url, **kwargs)
+
+    h = harness(ShopLikeAdapter(), Recording(answers={"POST": Answer(410)}))
+    h.runner.run(ORDER)
+    (stock, place) = seen
+    assert "Idempotency-Token" not in stock
+    assert place["Idempotency-Token"] == "k-1"
+    assert place["X-Peakops-Run-Id"] == "run-1"  # the adapter cannot forge the run's tag
+
+
+def test_every_order_operations_answer_goes_to_the_hook_and_browsing_does_not() -> None:
+    class Deleting(FakeAdapter):
+        def cancel_call(self, order_id: str, channel: str, location: str | None) -> HttpCall:
+            return HttpCall("DELETE", f"/orders/{order_id}")
+
+    answers: list[tuple[str, int, str]] = []
+    h = harness(
+        Deleting(),
+        FakeSession(answers={"POST": CONFIRMED, "DELETE": Answer(200)}),
+        on_answer=lambda endpoint, status, outcome: answers.append(
+            (endpoint, status, outcome.phase)
+        ),
+    )
+    h.runner.run(JourneyPlan(channel="web", browse=("SKU-1",), order_sku="SKU-1", cancel=True))
+    assert answers == [(ORDERS, 201, "ok"), (CANCEL, 200, "ok")]
+
+
+def test_an_answer_the_adapter_chokes_on_goes_to_the_hook_as_unknown() -> None:
+    answers: list[tuple[int, str]] = []
+    h = harness(
+        FakeAdapter("place_outcome", KeyError("state")),
+        on_answer=lambda _e, status, outcome: answers.append((status, outcome.phase)),
+    )
+    h.runner.run(ORDER)
+    assert answers == [(201, "info")]
