@@ -11,6 +11,10 @@ its ``{env: NAME}`` options are set), the plan's directory goes into ``run.json`
 (``plan_dir``: every load process finds an adapter module next to the plan there), and
 after the load, with the target still up, the run's confirmed orders are cancelled
 (``target.cleanup``, on by default for url targets): an event, never the verdict.
+
+Prometheus and Alertmanager (``rehearsal.monitoring``) are started before the target,
+told its metrics targets once it is up, waited for before the load, and stopped after
+everything else; they record alerts, never the verdict.
 """
 
 from __future__ import annotations
@@ -30,6 +34,14 @@ from collectors.rundir import EventLog, RunDir, new_run_id
 from collectors.storewatch import StoreWatch
 from platforms.base import Endpoints, Platform
 from rehearsal.chaos import fault_handle
+from rehearsal.monitoring import (
+    START_TIMEOUT_S,
+    MonitorFactory,
+    NoMonitor,
+    Notice,
+    default_monitor,
+    stderr_notice,
+)
 from rehearsal.schedule import ChaosSchedule
 from rehearsal.seams import Seams
 from rehearsal.shutdown import Stopped, stop_on_signals
@@ -71,6 +83,8 @@ def rehearse(
     seams: Seams | None = None,
     allowed_hosts: frozenset[str] = frozenset(),
     plan_dir: Path | None = None,
+    monitor: MonitorFactory | None = None,
+    notice: Notice = stderr_notice,
 ) -> GateResult:
     """Run one rehearsal of ``plan``; return the gate's result (files already written).
 
@@ -84,7 +98,14 @@ def rehearse(
     (``rehearsal.shutdown``): the load, the chaos steps (their rollbacks played) and the
     target are stopped, ``run.json`` says ``interrupted``, what was recorded is gated
     (inconclusive), and ``Stopped`` is raised with the gate's result attached.
+
+    ``monitor`` builds the run's Prometheus in the loop: by default the plan's
+    (``rehearsal.monitoring.default_monitor``), none when the caller passes its own
+    ``seams`` (fakes need no Prometheus). ``notice`` says things once to the operator
+    (stderr), such as monitoring skipped for want of its binaries.
     """
+    if monitor is None:
+        monitor = default_monitor if seams is None else _no_monitor
     seams = seams or Seams.default(processes)
     run = RunDir.create(run_root, new_run_id(), plan=plan_snapshot(plan), git_sha=git_sha())
     plan_dir = plan_dir.resolve() if plan_dir is not None else None
@@ -99,10 +120,14 @@ def rehearse(
             _check_allowed(plan, allowed_hosts)
             _check_adapter(plan, plan_dir)
             platform = seams.platform(plan, run, events)
-            with _running(platform, plan, events) as endpoints:
+            with (
+                monitor(plan, run, notice, allowed_hosts) as monitoring,
+                _running(platform, plan, events) as endpoints,
+            ):
                 run.update_header(
                     target_url=endpoints.base_url, revision=platform.current_revision()
                 )
+                monitoring.ready(endpoints)
                 _flood(plan, run, events, platform, endpoints, seams, progress)
                 if plan.target.cleanup_enabled and plan.load.scenario == "shoppers":
                     _cleanup(plan, run, events, endpoints, plan_dir)
@@ -134,7 +159,12 @@ def deadline_s(plan: Plan) -> float:
         + policy().load.grace_s
         + rehearsal.gate_timeout_s
         + (CLEANUP_BUDGET_S if plan.target.cleanup_enabled else 0.0)
+        + (START_TIMEOUT_S if plan.monitoring.enabled else 0.0)
     )
+
+
+def _no_monitor(_plan: Plan, _run: RunDir, _notice: Notice, _hosts: frozenset[str]) -> NoMonitor:
+    return NoMonitor()
 
 
 def _check_adapter(plan: Plan, plan_dir: Path | None) -> None:
@@ -167,6 +197,12 @@ def _check_allowed(plan: Plan, operator: frozenset[str]) -> None:
     for field, url in (("target.baseUrl", target.base_url), ("target.truthUrl", target.truth_url)):
         if url is not None:
             check_url(url, field=field, plan_hosts=target.allow_hosts, operator_hosts=operator)
+    prometheus = plan.monitoring.prometheus_url
+    if plan.monitoring.enabled and prometheus is not None:
+        check_url(
+            prometheus, field="monitoring.prometheusUrl",
+            plan_hosts=target.allow_hosts, operator_hosts=operator,
+        )  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -20,7 +20,9 @@ from slo.collect_model import Canary, Collect
 from slo.conventions import CHANNELS, EXPERIMENTS_TIMED, PROFILES
 from slo.errors import PlanError, PlanIssue
 from slo.fields import TEXT_DURATIONS, PlanModel, Seconds, at_most_s, check_name
+from slo.hosts import url_host
 from slo.issues import LineLookup, Loc, issues_from_validation_error, raise_issues, show
+from slo.monitoring_plan import Monitoring, with_rehearsal_windows
 from slo.objectives import (
     ErrorRatioObjective,
     LatencyObjective,
@@ -42,6 +44,7 @@ __all__ = [
     "ErrorRatioObjective",
     "LatencyObjective",
     "Load",
+    "Monitoring",
     "Objective",
     "Outputs",
     "Plan",
@@ -250,6 +253,13 @@ class Plan(PlanModel):
     outputs: Outputs = Outputs()
     collect: Collect = Collect()
     """The peak-day collector (``peakops collect``): slo.collect_model, docs/collect.md."""
+    monitoring: Monitoring = Monitoring()
+    """Prometheus and Alertmanager beside a rehearsal: slo.monitoring_plan, docs/alerts.md."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_alert_windows(cls, data: object) -> object:
+        return with_rehearsal_windows(data)
 
     @field_validator("name")
     @classmethod
@@ -271,6 +281,17 @@ class Plan(PlanModel):
             ]
         if problems:
             raise_issues("Plan", problems)
+        return self
+
+    @model_validator(mode="after")
+    def _check_prometheus_host(self) -> Self:
+        url = self.monitoring.prometheus_url
+        if url is not None and url_host(url) not in self.target.allow_hosts:
+            message = (
+                f"host {url_host(url)!r} is not in target.allowHosts "
+                f"({', '.join(self.target.allow_hosts)}): add it there"
+            )
+            raise_issues("Plan", [(("monitoring", "prometheusUrl"), message, url)])
         return self
 
     @model_validator(mode="after")
