@@ -3,16 +3,17 @@
 ``AlertSlo`` is an objective of the plan reduced to what Prometheus can see: a ratio of
 bad to all events (``RatioSli``) or a count of bad events against a budget of units
 (``CountSli``), plus the metric whose absence means "no data". Rule models are plain
-frozen dataclasses; ``alerts.render`` turns them into YAML.
+frozen dataclasses; ``alerts.render`` turns them into YAML. Selectors and SLIs live in
+``slo.promql`` (the gate reads the same expressions) and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from alerts.window_sets import WindowSet
+from slo.promql import CountSli, Labels, RatioSli, SampleRole, Selector
 
 __all__ = [
     "AlertSlo",
@@ -29,69 +30,6 @@ __all__ = [
     "Selector",
     "Skipped",
 ]
-
-Labels = tuple[tuple[str, str], ...]
-"""Labels as sorted ``(name, value)`` pairs: hashable and printed in a stable order."""
-
-SampleRole = Literal["total", "good", "bad"]
-
-
-def _quote(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-@dataclass(frozen=True, slots=True)
-class Selector:
-    """``metric{name="value", ...}``: equality matchers only, sorted by name."""
-
-    metric: str
-    matchers: Labels = ()
-
-    @classmethod
-    def of(cls, metric: str, **labels: str) -> Selector:
-        return cls(metric, tuple(sorted(labels.items())))
-
-    def renamed(self, metric: str, **labels: str) -> Selector:
-        """The same matchers (plus ``labels``) on another metric."""
-        return Selector.of(metric, **{**dict(self.matchers), **labels})
-
-    def promql(self) -> str:
-        if not self.matchers:
-            return self.metric
-        inner = ", ".join(f"{name}={_quote(value)}" for name, value in self.matchers)
-        return f"{self.metric}{{{inner}}}"
-
-    def matches(self, metric: str, labels: Mapping[str, str]) -> bool:
-        """Whether a series with these labels is selected (what Prometheus would do)."""
-        return metric == self.metric and all(labels.get(k) == v for k, v in self.matchers)
-
-
-@dataclass(frozen=True, slots=True)
-class RatioSli:
-    """Bad events / all events: ``bad`` counts bad ones, or ``good`` good ones
-    (bad = total - good, e.g. requests slower than a histogram bucket).
-
-    ``samples`` are concrete series that produce such events, for generated tests:
-    each with the role its increments play (all events, good ones or bad ones).
-    """
-
-    total: Selector
-    bad: Selector | None = None
-    good: Selector | None = None
-    samples: tuple[tuple[Selector, SampleRole], ...] = ()
-
-    def __post_init__(self) -> None:
-        if (self.bad is None) == (self.good is None):
-            raise ValueError("a ratio SLI counts either bad or good events, not both")
-
-
-@dataclass(frozen=True, slots=True)
-class CountSli:
-    """Bad events counted against a budget of units per SLO period (``max: 0``: none)."""
-
-    bad: Selector
-    samples: tuple[tuple[Selector, SampleRole], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

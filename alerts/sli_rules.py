@@ -9,7 +9,8 @@ period's SLI is computed **exactly from event counts** over the whole period
 from __future__ import annotations
 
 from alerts.durations import format_window
-from alerts.model import AlertSlo, AlertSpec, CountSli, RatioSli, RecordingRule
+from alerts.model import AlertSlo, AlertSpec, RatioSli, RecordingRule
+from slo import promql
 from slo.conventions import (
     LABEL_SLO,
     RULE_SLI_BAD,
@@ -17,6 +18,7 @@ from slo.conventions import (
     RULE_SLI_EVENTS,
     window_rule,
 )
+from slo.promql import events_expr
 
 __all__ = ["events_expr", "period_sli_rules", "sli_expr", "sli_rule_name", "window_sli_rules"]
 
@@ -28,24 +30,8 @@ def sli_rule_name(slo: AlertSlo, window: str) -> str:
 
 
 def sli_expr(slo: AlertSlo, window: str, function: str) -> str:
-    """PromQL of the SLI over ``window``; ``function`` is ``rate`` or ``increase``
-    (the ratio is the same; increase reads as the event count it is)."""
-    sli = slo.sli
-    if isinstance(sli, CountSli):
-        return f"sum(increase({sli.bad.promql()}[{window}])) or vector(0)"
-    total = f"sum({function}({sli.total.promql()}[{window}]))"
-    if sli.bad is not None:
-        # No bad series yet (nothing failed) is a ratio of 0, not no SLI at all.
-        bad = f"(sum({function}({sli.bad.promql()}[{window}])) or vector(0))"
-    else:
-        assert sli.good is not None
-        good = f"sum({function}({sli.good.promql()}[{window}]))"
-        bad = f"(\n  {total}\n  -\n  {good}\n)"
-    return f"{bad}\n/\n{total}\n"
-
-
-def events_expr(sli: RatioSli, window: str) -> str:
-    return f"sum(increase({sli.total.promql()}[{window}]))"
+    """PromQL of the SLI over ``window`` (``slo.promql.sli_expr``: the gate reads it too)."""
+    return promql.sli_expr(slo.sli, window, function)
 
 
 def _labels(slo: AlertSlo) -> tuple[tuple[str, str], ...]:

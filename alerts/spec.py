@@ -20,38 +20,21 @@ Histogram thresholds must be bucket boundaries: bad = all - the ``le`` bucket.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
-from alerts.model import (
-    AlertSlo,
-    AlertSpec,
-    CountSli,
-    RatioSli,
-    SampleRole,
-    Selector,
-    Skipped,
-)
+from alerts.model import AlertSlo, AlertSpec, CountSli, Selector, Skipped
 from alerts.window_sets import load_window_set, number
 from slo.conventions import (
-    CLIENT_LATENCY_BUCKETS_S,
     COLLECT_LAG_BUCKETS_S,
-    ENDPOINT_PLACE_ORDER,
     LABEL_BOUND,
     LABEL_CHANNEL,
-    LABEL_ENDPOINT,
-    LABEL_OUTCOME,
-    METRIC_CLIENT_LATENCY,
-    METRIC_CLIENT_REQUESTS,
     METRIC_COLLECT_LAG,
     METRIC_COLLECT_LAG_PENDING,
     METRIC_COLLECT_NEGATIVE,
     METRIC_COLLECT_VIEW_OBSERVATIONS,
     METRIC_COLLECT_VIEW_OUTSIDE,
-    bucket_label,
 )
 from slo.durations import format_duration_ms
-from slo.errors import UsageError
 from slo.objectives import (
     ConvergenceLagObjective,
     DriftObjective,
@@ -61,6 +44,13 @@ from slo.objectives import (
     OversellObjective,
 )
 from slo.plan import Plan
+from slo.promql import (
+    SAMPLE_ENDPOINT,
+    bucket_at,
+    error_ratio_sli,
+    histogram_sli,
+    latency_sli,
+)
 from slo.stats import ALL_ENDPOINTS
 
 __all__ = [
@@ -74,9 +64,6 @@ __all__ = [
 
 LOAD_PROCESS = "the load process (peakops rehearse / load)"
 COLLECTOR = "the peak-day collector (peakops collect)"
-
-SAMPLE_ENDPOINT = ENDPOINT_PLACE_ORDER
-"""The endpoint generated tests send requests to when an SLO covers every endpoint."""
 
 SKIP_REASONS = {
     "throughput": "throughput compares sent with planned arrivals over a whole run; "
@@ -121,56 +108,13 @@ def alert_spec(plan: Plan) -> AlertSpec:
     )
 
 
-def bucket_at(slo_id: str, threshold_ms: float, buckets: tuple[float, ...], metric: str) -> float:
-    """The bucket boundary (seconds) of ``metric`` equal to ``threshold_ms``, or a
-    ``UsageError`` naming the SLO, the threshold and the nearest boundaries."""
-    threshold_s = threshold_ms / 1000
-    for upper in buckets:
-        if math.isclose(upper, threshold_s, rel_tol=1e-9):
-            return upper
-    below = [b for b in buckets if b < threshold_s]
-    above = [b for b in buckets if b > threshold_s]
-    nearest = [format_duration_ms(b * 1000) for b in (below[-1:] + above[:1])]
-    raise UsageError(
-        f"cannot generate alerts for SLO {slo_id!r}: threshold "
-        f"{format_duration_ms(threshold_ms)} is not a bucket boundary of {metric} "
-        f"(nearest: {' and '.join(nearest)}); use one of those, or add the bound to the "
-        "metric's buckets in slo/conventions.py"
-    )
-
-
-def _histogram_sli(
-    metric: str, upper_s: float, where: dict[str, str], sample: dict[str, str]
-) -> RatioSli:
-    """Observations above ``upper_s``: all (``_count``) - the ``le`` bucket at it."""
-    le = bucket_label(upper_s)
-    count = Selector.of(f"{metric}_count", **where)
-    samples: tuple[tuple[Selector, SampleRole], ...] = (
-        (Selector.of(count.metric, **sample), "total"),
-        (Selector.of(f"{metric}_bucket", le=le, **sample), "good"),
-    )
-    return RatioSli(total=count, good=count.renamed(f"{metric}_bucket", le=le), samples=samples)
-
-
-def _endpoint(endpoint: str) -> dict[str, str]:
-    return {} if endpoint == ALL_ENDPOINTS else {LABEL_ENDPOINT: endpoint}
-
-
-def _sample_endpoint(endpoint: str) -> dict[str, str]:
-    return {LABEL_ENDPOINT: SAMPLE_ENDPOINT if endpoint == ALL_ENDPOINTS else endpoint}
-
-
 def _where(endpoint: str) -> str:
     return "every endpoint" if endpoint == ALL_ENDPOINTS else endpoint
 
 
 def _latency(objective: Objective) -> AlertSlo:
     assert isinstance(objective, LatencyObjective)
-    metric = METRIC_CLIENT_LATENCY
-    upper = bucket_at(objective.id, objective.threshold_ms, CLIENT_LATENCY_BUCKETS_S, metric)
-    sli = _histogram_sli(
-        metric, upper, _endpoint(objective.endpoint), _sample_endpoint(objective.endpoint)
-    )
+    sli = latency_sli(objective)
     return AlertSlo(
         id=objective.id,
         kind=objective.kind,
@@ -189,7 +133,7 @@ def _convergence_lag(objective: Objective) -> AlertSlo:
     metric = METRIC_COLLECT_LAG
     upper = bucket_at(objective.id, objective.threshold_ms, COLLECT_LAG_BUCKETS_S, metric)
     lower = {LABEL_BOUND: "lower"}
-    sli = _histogram_sli(metric, upper, lower, {**lower, LABEL_CHANNEL: "web"})
+    sli = histogram_sli(metric, upper, lower, {**lower, LABEL_CHANNEL: "web"})
     return AlertSlo(
         id=objective.id,
         kind=objective.kind,
@@ -209,23 +153,15 @@ def _convergence_lag(objective: Objective) -> AlertSlo:
 
 def _error_ratio(objective: Objective) -> AlertSlo:
     assert isinstance(objective, ErrorRatioObjective)
-    where = _endpoint(objective.endpoint)
-    requests = f"{METRIC_CLIENT_REQUESTS}_total"
-    total = Selector.of(requests, **where)
-    bad = Selector.of(requests, **{LABEL_OUTCOME: "fail"}, **where)
-    sample = _sample_endpoint(objective.endpoint)
-    samples: tuple[tuple[Selector, SampleRole], ...] = (
-        (Selector.of(requests, **{LABEL_OUTCOME: "ok"}, **sample), "good"),
-        (Selector.of(requests, **{LABEL_OUTCOME: "fail"}, **sample), "bad"),
-    )
+    sli = error_ratio_sli(objective)
     return AlertSlo(
         id=objective.id,
         kind=objective.kind,
         objective=f"at most {number(objective.max_ratio * 100)} % of requests to "
         f"{_where(objective.endpoint)} fail",
-        sli=RatioSli(total=total, bad=bad, samples=samples),
+        sli=sli,
         budget=objective.max_ratio,
-        presence=total,
+        presence=sli.total,
         served_by=LOAD_PROCESS,
         notes=_notes(objective.during),
     )

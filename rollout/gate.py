@@ -11,18 +11,21 @@ judges what was recorded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from collectors.cleanup import cleanup_note
 from collectors.drift import DriftReport
+from collectors.mismatch import mismatch_message
 from collectors.rundir import RunDir
 from collectors.storewatch import StoreOutage
 from collectors.summary import EndpointSummary, LoadWindow, endpoint_summaries, run_stats
 from collectors.timeline import RunTimeline, run_timeline
 from rollout.drift import check_drift, drift_summary
 from rollout.notes import fault_window_lines, load_note, stress_knees
+from rollout.promql_gate import PromSource, from_prometheus
 from rollout.reports import junit_xml, markdown_summary
 from rollout.stores import check_stores, outage_lines
 from slo.conventions import STORE_OFFLINE
@@ -57,6 +60,8 @@ class GateResult:
     endpoints: list[EndpointSummary]
     window: LoadWindow | None
     generator: GeneratorStats | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Per SLO id, ``client`` or ``prometheus``; empty when Prometheus was not consulted."""
 
     def to_dict(self, *, with_path: bool = True) -> dict[str, Any]:
         """The JSON form; ``verdict.json`` leaves out the path (it depends on the caller)."""
@@ -81,6 +86,9 @@ class GateResult:
             "load": load,
             "endpoints": [es.to_dict() for es in self.endpoints],
         }
+        if self.sources:
+            for evaluation in data["evaluations"]:
+                evaluation["source"] = self.sources.get(evaluation["slo_id"], "client")
         if with_path:
             data["run_dir"] = str(self.run_dir)
         return data
@@ -91,8 +99,11 @@ def plan_of_run(run: RunDir) -> Plan:
     return plan_from_snapshot(run.plan_snapshot(), str(run.file(HEADER_FILE)))
 
 
-def gate_run(run: RunDir, plan: Plan) -> GateResult:
-    """Judge ``run`` against ``plan`` and write ``verdict.json``, JUnit and the summary."""
+def gate_run(run: RunDir, plan: Plan, prometheus: PromSource | None = None) -> GateResult:
+    """Judge ``run`` against ``plan`` and write ``verdict.json``, JUnit and the summary.
+
+    With ``prometheus`` (or objectives with ``source: prometheus``) the request SLOs are
+    read from Prometheus over the run's load window (``rollout.promql_gate``)."""
     timeline = run_timeline(run, [step.experiment for step in plan.chaos])
     stats, window = run_stats(run, timeline)
     drift = check_drift(run, plan)
@@ -105,14 +116,13 @@ def gate_run(run: RunDir, plan: Plan) -> GateResult:
         chaos=timeline.chaos if plan.chaos else None,
         quality=quality_stats(timeline, drift),
     )
-    evaluations = judged(plan, stats, timeline, drift)
-    verdict = _without_timeline(decide(evaluations, plan.slos), timeline)
-    verdict = _unfinished(verdict, run.header())
+    promql = from_prometheus(plan, stats, window, judged(plan, stats, timeline, drift), prometheus)
+    verdict = _without_timeline(decide(promql.evaluations, plan.slos), timeline)
+    verdict = promql.settle(_unfinished(verdict, run.header()))
     notes = _notes(run, plan, timeline, window, drift, outages)
     verdict = replace(verdict, reasons=(*verdict.reasons, *notes))
-    result = GateResult(
-        run.run_id, run.path, verdict, endpoint_summaries(stats), window, stats.generator
-    )
+    result = GateResult(run.run_id, run.path, verdict, endpoint_summaries(stats), window,
+                        stats.generator, promql.sources)  # fmt: skip
     run.write_json(VERDICT_FILE, result.to_dict(with_path=False))
     if plan.outputs.junit:
         run.write_text(JUNIT_FILE, junit_xml(result))
@@ -224,9 +234,13 @@ def _notes(
     drift: DriftReport | None,
     outages: list[Any] | None,
 ) -> list[str]:
-    """The lines a person reads under the verdict: load phase, faults, drift, stores."""
+    """The lines a person reads under the verdict: an API mismatch that stopped the load,
+    load phase, faults, drift, stores, and the cleanup's outcome (never a verdict: a run's
+    orders left in the oms change nothing in how its SLOs are judged)."""
+    mismatch = mismatch_message(run.events()) if timeline.events else None
+    notes = [f"load stopped early: {mismatch}"] if mismatch else []
     note = load_note(window)
-    notes = [note] if note else []
+    notes += [note] if note else []
     if plan.load.profile == "stress":
         notes += stress_knees(run, plan)
     if drift is not None:
@@ -234,4 +248,5 @@ def _notes(
     if outages:
         notes += outage_lines(outages, drift, window.start if window is not None else None)
     notes += [*timeline.notes, *fault_window_lines(timeline)]
-    return notes
+    cleaned = cleanup_note(run, with_path=False)
+    return [*notes, cleaned] if cleaned else notes

@@ -10,7 +10,12 @@ from typing import Annotated, Final, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from slo.conventions import ALERT_WINDOWS, DEFAULT_ALERT_WINDOWS, ENDPOINT_PLACE_ORDER
+from slo.conventions import (
+    ALERT_WINDOWS,
+    CLIENT_LATENCY_BUCKETS_S,
+    DEFAULT_ALERT_WINDOWS,
+    ENDPOINT_PLACE_ORDER,
+)
 from slo.exitcodes import ExitCode
 from slo.fields import Milliseconds, PlanModel, Seconds, at_most_ms, at_most_s, check_name
 from slo.issues import raise_issues
@@ -21,6 +26,7 @@ __all__ = [
     "MAX_COUNT",
     "MAX_SAMPLES",
     "MAX_THRESHOLD_MS",
+    "PROMQL_KINDS",
     "ConvergenceLagObjective",
     "DataQuality",
     "DriftObjective",
@@ -31,6 +37,7 @@ __all__ = [
     "OversellObjective",
     "RecoveryObjective",
     "Slos",
+    "Source",
     "Threshold",
     "ThroughputObjective",
     "UndersellObjective",
@@ -51,6 +58,14 @@ MAX_COUNT: Final = 1_000_000_000
 Threshold = Annotated[Milliseconds, at_most_ms(MAX_THRESHOLD_MS)]
 """A duration threshold of an objective, at most an hour."""
 
+PROMQL_KINDS: Final = ("latency", "error_ratio")
+"""Objective kinds the gate can also judge from Prometheus (``source: prometheus``)."""
+
+Source = Literal["client", "prometheus"]
+"""Where the gate reads an objective's figures: the run directory's own recordings
+(``client``) or Prometheus over the run's window (``prometheus``, docs/promql-gate.md).
+Unset: ``prometheus`` when the gate is given ``--prometheus-url`` and the kind allows it."""
+
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _ENDPOINT = re.compile(r"\*|[A-Z]+ /\S*")
 _RESERVED_EXIT_CODES = {
@@ -68,6 +83,7 @@ class _ObjectiveBase(PlanModel):
     endpoint: str = ALL_ENDPOINTS
     min_samples: int | None = Field(default=None, ge=1, le=MAX_SAMPLES)
     description: str = ""
+    source: Source | None = None
 
     @field_validator("id")
     @classmethod
@@ -80,6 +96,30 @@ class _ObjectiveBase(PlanModel):
     def _check_endpoint(cls, value: str) -> str:
         rule = "use '*' for all requests or 'METHOD /route', e.g. 'POST /orders'"
         return check_name(value, what="endpoint", pattern=_ENDPOINT, rule=rule)
+
+    @model_validator(mode="after")
+    def _check_source(self) -> Self:
+        if self.source != "prometheus":
+            return self
+        kind = str(getattr(self, "kind", ""))
+        if kind not in PROMQL_KINDS:
+            message = (
+                f"source 'prometheus' is not available for {kind} objectives: only "
+                f"{' and '.join(PROMQL_KINDS)} have a PromQL SLI; remove it (the gate judges "
+                "this one from the run directory)"
+            )
+            raise_issues("Objective", [(("source",), message, self.source)])
+        threshold_ms = getattr(self, "threshold_ms", None)
+        if kind == "latency" and threshold_ms is not None:
+            bounds_ms = [b * 1000 for b in CLIENT_LATENCY_BUCKETS_S]
+            if not any(abs(b - threshold_ms) <= 1e-9 * b for b in bounds_ms):
+                listed = ", ".join(f"{b:g}" for b in bounds_ms)
+                message = (
+                    f"source 'prometheus' needs a threshold on a latency bucket boundary "
+                    f"(ms: {listed}); {threshold_ms:g} ms is not one"
+                )
+                raise_issues("Objective", [(("threshold",), message, threshold_ms)])
+        return self
 
 
 During = Literal["all", "steady", "faults"]
