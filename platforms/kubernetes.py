@@ -50,6 +50,11 @@ class KubeClients:
     networking: k8s.NetworkingV1Api
 
     @property
+    def custom(self) -> k8s.CustomObjectsApi:
+        """Custom resources (Argo Rollouts) over the same connection pool."""
+        return k8s.CustomObjectsApi(self.api_client)
+
+    @property
     def host(self) -> str:
         """The API server URL (for messages; never credentials)."""
         return str(self.api_client.configuration.host)
