@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps rehearse test test-fast lint check-alerts fmt clean
+.PHONY: setup system-deps rehearse test test-fast lint check-alerts check-dashboards fmt clean
 
 setup: $(STAMP) system-deps
 
@@ -15,7 +15,9 @@ system-deps:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# grafana-client brings urllib3-future, whose wheel replaces urllib3 for every package
+	# at interpreter start; built from source with URLLIB3_NO_OVERRIDE it sits beside it.
+	URLLIB3_NO_OVERRIDE=1 $(BIN)/python -m pip install --quiet --no-binary urllib3-future -e '.[dev]'
 	touch $(STAMP)
 
 rehearse: setup
@@ -37,12 +39,17 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict slo
-	$(BIN)/mypy cli collectors rollout rehearsal platforms scenarios reference_oms chaos alerts
+	$(BIN)/mypy cli collectors rollout rehearsal platforms scenarios reference_oms chaos alerts dashboards
 
 # The committed alert rules match the default plan, and the real promtool/amtool accept them.
 check-alerts: setup
 	$(BIN)/peakops alerts generate --check
 	$(BIN)/peakops alerts test
+
+# The committed dashboards match the default plan, and pass the offline lint.
+check-dashboards: setup
+	$(BIN)/peakops dashboards build --check
+	$(BIN)/peakops dashboards lint dashboards/generated/*.json
 
 fmt: setup
 	$(BIN)/ruff check --fix .

@@ -37,7 +37,9 @@ from cli.common import (
     stdout,
     stopped,
 )
+from cli.dashboards_commands import dashboards_app
 from cli.profile_commands import profiles_app
+from cli.rollback_commands import rollback_app
 from cli.target_commands import target_app
 from rehearsal.shutdown import Stopped
 from slo.durations import parse_duration
@@ -61,9 +63,11 @@ app.add_typer(oms_app, name="oms")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(chaos_app, name="chaos")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(dashboards_app, name="dashboards")
 app.command()(cleanup)
 app.add_typer(target_app, name="target")
 app.command()(collect)
+app.add_typer(rollback_app, name="rollback")
 
 
 @app.command()
@@ -157,16 +161,30 @@ def gate(
         Path | None,
         typer.Option("--plan", "-p", help="Judge against this plan instead of the run's own."),
     ] = None,
+    prometheus_url: Annotated[
+        str | None,
+        typer.Option(help="Read the request SLOs from this Prometheus over the run's window."),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(help="A non-loopback Prometheus host to allow (also PEAKOPS_ALLOWED_HOSTS)."),
+    ] = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Re-evaluate a finished (or crashed) run directory and write its verdict files."""
     from collectors.rundir import RunDir
     from rollout.gate import gate_run, plan_of_run
+    from rollout.promql import prometheus_url as checked
+    from rollout.promql_gate import PromSource
 
     try:
+        hosts = allowed_hosts(allow_host)
+        source = None
+        if prometheus_url is not None:
+            source = PromSource(checked(prometheus_url, hosts, field="--prometheus-url"))
         run = RunDir.open(run_dir)
         the_plan = load_plan(plan) if plan is not None else plan_of_run(run)
-        result = gate_run(run, the_plan)
+        result = gate_run(run, the_plan, source)
     except PeakopsError as err:
         fail(err)
     show(result, output)

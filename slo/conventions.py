@@ -30,6 +30,7 @@ __all__ = [
     "LABEL_OP",
     "LABEL_OUTCOME",
     "LABEL_QUANTILE",
+    "LABEL_RUN",
     "LABEL_SEVERITY",
     "LABEL_SLO",
     "LABEL_SOURCE",
@@ -58,7 +59,18 @@ __all__ = [
     "METRIC_DRIFT_OVERSELL",
     "METRIC_DRIFT_UNDERSELL",
     "METRIC_JOURNEYS_ACTIVE",
+    "METRIC_OMS_HTTP_LATENCY",
+    "METRIC_OMS_MARKETPLACE_VIEW_SEQ",
+    "METRIC_OMS_ORDERS",
+    "METRIC_OMS_STOCK_VIEW_LAG",
+    "METRIC_OMS_STOCK_VIEW_SEQ",
+    "METRIC_OMS_STORE_FORWARDED",
+    "METRIC_OMS_STORE_FORWARD_DELAY",
+    "METRIC_OMS_STORE_ONLINE",
+    "METRIC_OMS_STORE_OUTBOX_OPS",
+    "METRIC_OMS_STORE_OUTBOX_UNITS",
     "METRIC_ORDERS_CONFIRMED",
+    "OMS_METRICS",
     "PROFILES",
     "RULE_BUDGET_REMAINING",
     "RULE_CURRENT_BURN",
@@ -204,6 +216,49 @@ COLLECT_METRICS = (
     METRIC_COLLECT_CANARY_OPEN,
 )
 """Every metric the peak-day collector serves."""
+
+# The embedded reference OMS's own series (reference_oms/, which imports nothing of the
+# suite, so it spells them itself; tests/dashboards/test_catalog.py fails if the two
+# differ). Names as queried: counters with their ``_total``.
+METRIC_OMS_HTTP_LATENCY = "oms_http_request_duration_seconds"
+"""Histogram per ``service``, ``route`` (the template), ``method`` and ``status``."""
+METRIC_OMS_ORDERS = "oms_orders_total"
+"""Counter per ``channel`` and ``outcome`` (``confirmed``, ``rejected``, ``error``,
+``cancelled``): order operations of every order-taking node."""
+METRIC_OMS_STORE_ONLINE = "oms_store_online"
+"""Gauge: 1 while the store sells through inventory, 0 while it is cut off."""
+METRIC_OMS_STORE_OUTBOX_OPS = "oms_store_outbox_ops"
+"""Gauge: the store's sales queued for inventory (store-and-forward)."""
+METRIC_OMS_STORE_OUTBOX_UNITS = "oms_store_outbox_units"
+"""Gauge: units the store sold that inventory does not know about yet."""
+METRIC_OMS_STORE_FORWARDED = "oms_store_forwarded_total"
+"""Counter: outbox ops inventory acknowledged."""
+METRIC_OMS_STORE_FORWARD_DELAY = "oms_store_forward_delay_seconds"
+"""Histogram: queueing a store sale -> inventory acknowledging it (time to reconcile)."""
+METRIC_OMS_STOCK_VIEW_LAG = "oms_stock_view_lag_seconds"
+"""Histogram: an inventory change -> an orders replica applying it to its stock view."""
+METRIC_OMS_STOCK_VIEW_SEQ = "oms_stock_view_seq"
+"""Gauge: the change-log seq a replica's live stock view has applied."""
+METRIC_OMS_MARKETPLACE_VIEW_SEQ = "oms_marketplace_view_seq"
+"""Gauge: the change-log seq the marketplace copy was refreshed at."""
+OMS_METRICS = (
+    METRIC_OMS_HTTP_LATENCY,
+    METRIC_OMS_ORDERS,
+    METRIC_OMS_STORE_ONLINE,
+    METRIC_OMS_STORE_OUTBOX_OPS,
+    METRIC_OMS_STORE_OUTBOX_UNITS,
+    METRIC_OMS_STORE_FORWARDED,
+    METRIC_OMS_STORE_FORWARD_DELAY,
+    METRIC_OMS_STOCK_VIEW_LAG,
+    METRIC_OMS_STOCK_VIEW_SEQ,
+    METRIC_OMS_MARKETPLACE_VIEW_SEQ,
+)
+"""Every series family the reference OMS serves."""
+
+LABEL_RUN = "peakops_run"
+"""The run id a rehearsal's Prometheus attaches to everything it sends on (its external
+label, rehearsal/monitoring_config.py): absent in that Prometheus' own queries, present
+where runs are federated or remote-written into one server."""
 
 STORE_OFFLINE = "store-offline"
 """The chaos experiment that cuts a store off from inventory (store-and-forward)."""

@@ -8,6 +8,9 @@ no dependencies: the chaos runner, a child with few imports, uses it too.
 from __future__ import annotations
 
 __all__ = [
+    "ALERT_FIRING",
+    "ALERT_NOTIFIED",
+    "ALERT_RESOLVED",
     "CHAOS_HANDLE_FILE",
     "CLEANUP_FILE",
     "DRIFT_FILE",
@@ -18,8 +21,20 @@ __all__ = [
     "LEDGER_FILE",
     "LOAD_FILE",
     "LOAD_LOG",
+    "MONITORING_DIR",
+    "MONITORING_FAILED",
+    "MONITORING_POLL_FAILED",
+    "MONITORING_SKIPPED",
+    "MONITORING_STARTED",
+    "MONITORING_STOPPED",
     "OMS_DIR",
     "RECONCILE_FILE",
+    "ROLLBACK_FAILED",
+    "ROLLBACK_FINISHED",
+    "ROLLBACK_REFUSED",
+    "ROLLBACK_SKIPPED",
+    "ROLLBACK_STARTED",
+    "ROLLOUT_ABORTED",
     "STOCK_FILE",
     "STORES_FILE",
     "SUMMARY_FILE",
@@ -49,6 +64,32 @@ OMS_DIR = "oms"
 """The embedded OMS's databases and logs."""
 TRACES_DIR = "traces"
 """Server-side spans of the embedded OMS, one file per process."""
+MONITORING_DIR = "monitoring"
+"""The rehearsal's Prometheus and Alertmanager: configuration, rules, data, logs."""
+
+# Events of Prometheus in the loop (``events.jsonl``, source ``monitoring``).
+MONITORING_STARTED = "monitoring_started"
+MONITORING_SKIPPED = "monitoring_skipped"
+MONITORING_FAILED = "monitoring_failed"
+MONITORING_POLL_FAILED = "monitoring_poll_failed"
+MONITORING_STOPPED = "monitoring_stopped"
+ALERT_FIRING = "alert_firing"
+ALERT_RESOLVED = "alert_resolved"
+ALERT_NOTIFIED = "alert_notified"
+
+# Event types of EVENTS_FILE written by a rollback (docs/rollback.md).
+ROLLBACK_STARTED = "rollback_started"
+"""A rollback's patch is about to be sent: target, from and to revision, reason, run id."""
+ROLLBACK_FINISHED = "rollback_finished"
+"""The rolled-back release is fully rolled out (or, for an Argo Rollout, the abort is done)."""
+ROLLBACK_FAILED = "rollback_failed"
+"""A rollback that started did not finish: the error and its exit code."""
+ROLLBACK_SKIPPED = "rollback_skipped"
+"""Nothing was sent: the target already runs what a rollback would restore."""
+ROLLBACK_REFUSED = "rollback_refused"
+"""Nothing was sent: paused, or a second rollback for the same bad revision (a loop)."""
+ROLLOUT_ABORTED = "rollout_aborted"
+"""An Argo Rollout was aborted instead of rolled back."""
 
 # Written by the gate alone, so ``peakops gate RUN_DIR`` reproduces them.
 DRIFT_FILE = "drift.json"
