@@ -145,6 +145,7 @@ def test_v2_pages_on_order_latency_with_its_start_in_the_timeline(tmp_path: Path
     assert servers_of(run) == []
 
 
+@pytest.mark.parallel  # judges no latency
 def test_without_the_binaries_it_says_so_once_and_the_run_is_still_judged(
     tmp_path: Path,
 ) -> None:
@@ -163,6 +164,7 @@ def test_without_the_binaries_it_says_so_once_and_the_run_is_still_judged(
 
 
 @needs_binaries
+@pytest.mark.parallel  # judges no latency
 def test_sigkill_of_the_cli_takes_prometheus_and_alertmanager_with_it(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
@@ -222,6 +224,7 @@ def existing_prometheus() -> Iterator[str]:
     server.server_close()
 
 
+@pytest.mark.parallel  # judges no latency
 def test_an_existing_prometheus_is_read_and_nothing_is_started(
     tmp_path: Path, existing_prometheus: str
 ) -> None:

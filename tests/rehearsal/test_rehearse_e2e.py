@@ -92,6 +92,7 @@ def _wait_for(predicate: object, timeout: float) -> bool:
     return False
 
 
+@pytest.mark.parallel  # judges no latency
 def test_a_rehearsal_killed_with_sigkill_leaves_no_process_and_can_still_be_gated(
     tmp_path: Path,
 ) -> None:

@@ -44,6 +44,7 @@ target:
   catalog: {skus: 20, minStock: 50, maxStock: 80}
   probes: {rate: 5, hotSkus: 2, settleTimeout: 3s}
 load: {profile: constant, duration: 6s, baseline: 300}
+monitoring: {enabled: false}  # its own SIGKILL test: tests/rehearsal/test_monitoring_e2e.py
 slos:
   minSamples: 5
   recoveryAllowance: 5s
