@@ -97,7 +97,7 @@ class KubernetesDeployment:
 
     def current_revision(self) -> str | None:
         """The Deployment's ``deployment.kubernetes.io/revision``, None if unset."""
-        value = _annotations(self._read(InfraError)).get(REVISION_ANNOTATION)
+        value = annotations_of(self._read(InfraError)).get(REVISION_ANNOTATION)
         return None if value is None else str(value)
 
     def revisions(self) -> list[str]:
@@ -142,7 +142,7 @@ class KubernetesDeployment:
         else:
             raise RevertError(f"cannot roll back {self._where}: no previous revision")
         self._apply(deployment, replica_set, RevertError)
-        revision = str(_annotations(replica_set)[REVISION_ANNOTATION])
+        revision = str(annotations_of(replica_set)[REVISION_ANNOTATION])
         self._rolled_back = (revision, _template(replica_set))
         return revision
 
@@ -167,7 +167,7 @@ class KubernetesDeployment:
                     _preload_content=False,
                     _request_timeout=self._timeout,
                 )
-                return _json(response)
+                return json_object(response)
         except Tolerated as err:
             raise UsageError(f"{self._where} not found") from err
 
@@ -181,7 +181,7 @@ class KubernetesDeployment:
         uid = deployment.get("metadata", {}).get("uid")
         what = f"listing replicasets of {self._where}"
         with api_errors(what, host=self._clients.host, error=error):
-            listed = _json(
+            listed = json_object(
                 self._clients.apps.list_namespaced_replica_set(
                     self._namespace,
                     label_selector=format_selector(labels) or None,
@@ -191,8 +191,8 @@ class KubernetesDeployment:
             )
         history = []
         for item in listed.get("items") or []:
-            revision = _revision(item)
-            if uid and _controller_uid(item) == uid and revision is not None:
+            revision = revision_of(item)
+            if uid and controller_uid(item) == uid and revision is not None:
                 history.append((revision, item))
         return sorted(history, key=lambda entry: entry[0])
 
@@ -236,8 +236,8 @@ def rollback_patch(deployment: Raw, replica_set: Raw) -> list[Raw]:
     template = _template(replica_set)
     if template == _template(deployment):
         return []
-    annotations = {k: v for k, v in _annotations(deployment).items() if _kept(k)}
-    annotations.update({k: v for k, v in _annotations(replica_set).items() if not _kept(k)})
+    annotations = {k: v for k, v in annotations_of(deployment).items() if _kept(k)}
+    annotations.update({k: v for k, v in annotations_of(replica_set).items() if not _kept(k)})
     return [
         {"op": "replace", "path": "/spec/template", "value": template},
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},
@@ -256,14 +256,14 @@ def deployment_health(deployment: Raw, where: str) -> Health:
     return Health(ok=desired > 0 and available == desired, detail=detail)
 
 
-def _json(response: Any) -> Raw:
+def json_object(response: Any) -> Raw:
     data = json.loads(response.data)
     if not isinstance(data, dict):
         raise ValueError(f"expected a json object, got {type(data).__name__}")
     return data
 
 
-def _annotations(obj: Raw) -> dict[str, str]:
+def annotations_of(obj: Raw) -> dict[str, str]:
     return dict(obj.get("metadata", {}).get("annotations") or {})
 
 
@@ -281,14 +281,14 @@ def _kept(key: str) -> bool:
     return key.startswith(_DEPLOYMENT_PREFIX) or key in (LAST_APPLIED, _ROLLBACK_TO)
 
 
-def _revision(replica_set: Raw) -> int | None:
+def revision_of(replica_set: Raw) -> int | None:
     try:
-        return int(_annotations(replica_set)[REVISION_ANNOTATION])
+        return int(annotations_of(replica_set)[REVISION_ANNOTATION])
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def _controller_uid(obj: Raw) -> str | None:
+def controller_uid(obj: Raw) -> str | None:
     for ref in obj.get("metadata", {}).get("ownerReferences") or []:
         if ref.get("controller"):
             return str(ref.get("uid"))

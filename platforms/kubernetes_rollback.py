@@ -23,7 +23,15 @@ from typing import Any
 
 from platforms.blast_radius import format_selector
 from platforms.kubernetes import REVISION_ANNOTATION, KubeClients
-from platforms.kubernetes_deployment import HASH_LABEL, JSON_PATCH, LAST_APPLIED
+from platforms.kubernetes_deployment import (
+    HASH_LABEL,
+    JSON_PATCH,
+    LAST_APPLIED,
+    annotations_of,
+    controller_uid,
+    json_object,
+    revision_of,
+)
 from platforms.kubernetes_errors import Tolerated, api_errors
 from platforms.kubernetes_events import ObjectRef, create_event, event_manifest
 from slo.errors import InfraError, PeakopsError, RevertError, UsageError
@@ -93,11 +101,11 @@ class DeploymentState:
     @property
     def revision(self) -> str:
         """Its ``deployment.kubernetes.io/revision`` ("?" before the controller set one)."""
-        return str(_annotations(self.raw).get(REVISION_ANNOTATION, "?"))
+        return str(annotations_of(self.raw).get(REVISION_ANNOTATION, "?"))
 
     @property
     def annotations(self) -> dict[str, str]:
-        return _annotations(self.raw)
+        return annotations_of(self.raw)
 
     @property
     def fingerprint(self) -> str:
@@ -158,7 +166,7 @@ def undo_patch(deployment: Raw, replica_set: Raw) -> list[Raw]:
     comes from the Deployment), except ``kubernetes.io/change-cause``, which describes
     a revision and follows it.
     """
-    own, recorded = _annotations(deployment), _annotations(replica_set)
+    own, recorded = annotations_of(deployment), annotations_of(replica_set)
     annotations = {k: v for k, v in own.items() if k in KUBECTL_KEEPS}
     annotations.update({k: v for k, v in recorded.items() if not _from_deployment(k)})
     for key, value in own.items():
@@ -227,7 +235,7 @@ class DeploymentRollback:
             with api_errors(
                 f"reading {where}", host=self._clients.host, error=error, tolerate=(404,)
             ):
-                return _json(
+                return json_object(
                     self._clients.apps.read_namespaced_deployment(
                         name, namespace, _preload_content=False, _request_timeout=self._timeout
                     )
@@ -245,7 +253,7 @@ class DeploymentRollback:
         uid = deployment.get("metadata", {}).get("uid")
         where = f"listing replicasets of deployment {namespace}/{name}"
         with api_errors(where, host=self._clients.host):
-            listed = _json(
+            listed = json_object(
                 self._clients.apps.list_namespaced_replica_set(
                     namespace,
                     label_selector=format_selector(labels) or None,
@@ -255,8 +263,8 @@ class DeploymentRollback:
             )
         history: History = []
         for item in listed.get("items") or []:
-            revision = _revision(item)
-            if uid and _controller_uid(item) == uid and revision is not None:
+            revision = revision_of(item)
+            if uid and controller_uid(item) == uid and revision is not None:
                 history.append((revision, item))
         return DeploymentState(deployment, sorted(history, key=lambda entry: entry[0]))
 
@@ -264,7 +272,7 @@ class DeploymentRollback:
         """The one JSON patch of the rollback; any failure is a RevertError (exit 5)."""
         what = f"patching deployment {namespace}/{name}"
         with api_errors(what, host=self._clients.host, error=RevertError):
-            return _json(
+            return json_object(
                 self._clients.apps.patch_namespaced_deployment(
                     name,
                     namespace,
@@ -316,28 +324,3 @@ class DeploymentRollback:
 
 def _from_deployment(key: str) -> bool:
     return key in KUBECTL_KEEPS or key.startswith(PEAKOPS_PREFIX)
-
-
-def _json(response: Any) -> Raw:
-    data = json.loads(response.data)
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a json object, got {type(data).__name__}")
-    return data
-
-
-def _annotations(obj: Raw) -> dict[str, str]:
-    return dict(obj.get("metadata", {}).get("annotations") or {})
-
-
-def _revision(replica_set: Raw) -> int | None:
-    try:
-        return int(_annotations(replica_set)[REVISION_ANNOTATION])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _controller_uid(obj: Raw) -> str | None:
-    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("uid"))
-    return None
