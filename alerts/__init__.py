@@ -5,7 +5,6 @@ This module only re-exports the public names of its submodules.
 """
 
 from alerts.alertmanager import DEFAULT_PAGE_URL, build_alertmanager
-from alerts.files import diff_files, write_files
 from alerts.generate import (
     ALERTMANAGER_FILE,
     generate_files,
@@ -31,6 +30,7 @@ from alerts.rules import GENERATORS, build_rules
 from alerts.spec import alert_spec
 from alerts.tools import ToolRun, check_directory
 from alerts.window_sets import BurnPair, WindowSet, load_window_set
+from slo.generated_files import diff_files, write_files
 
 __all__ = [
     "ALERTMANAGER_FILE",

@@ -1,6 +1,6 @@
 """A plan's alerting files, rendered: rules, their promtool tests, Alertmanager config.
 
-Pure: the plan model in, ``{file name: text}`` out. ``alerts.files`` writes and checks
+Pure: the plan model in, ``{file name: text}`` out. ``slo.generated_files`` writes and checks
 them on disk.
 """
 

@@ -7,13 +7,11 @@ always renders the same bytes (``peakops dashboards build --check``).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import re
 import string
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -22,7 +20,7 @@ from dashboards.burn import burn_dashboard
 from dashboards.inputs import DashboardInputs
 from dashboards.overview import overview_dashboard
 from dashboards.stock import stock_dashboard
-from slo.errors import UsageError
+from slo.generated_files import diff_files, write_files
 
 __all__ = [
     "DASHBOARDS",
@@ -106,35 +104,3 @@ def build_files(inputs: DashboardInputs, burn_limits: tuple[float, float]) -> di
         f"{plan.name}-{which}.json": render_json(finalise(to_dict(models[which].build())))
         for which in DASHBOARDS
     }
-
-
-def write_files(directory: Path, files: Mapping[str, str]) -> tuple[Path, ...]:
-    """Write every file (creating ``directory``); the paths written, sorted."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name in sorted(files):
-            (directory / name).write_text(files[name], encoding="utf-8")
-            written.append(directory / name)
-    except OSError as err:
-        raise UsageError(f"cannot write {directory}: {err.strerror or err}") from err
-    return tuple(written)
-
-
-def diff_files(directory: Path, files: Mapping[str, str]) -> str:
-    """A unified diff from the files on disk to ``files`` ("" when equal)."""
-    out: list[str] = []
-    for name in sorted(files):
-        path = directory / name
-        try:
-            current = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            current = ""
-        except OSError as err:
-            raise UsageError(f"cannot read {path}: {err.strerror or err}") from err
-        if current != files[name]:
-            out += difflib.unified_diff(
-                current.splitlines(keepends=True), files[name].splitlines(keepends=True),
-                fromfile=f"{path} (on disk)", tofile=f"{path} (generated)",
-            )  # fmt: skip
-    return "".join(out)

@@ -1,4 +1,5 @@
-"""Generated files on disk: write them, or compare them with what is there (``--check``)."""
+"""Generated files on disk (alert rules, dashboards): write them, or compare them with what
+is there (``--check``)."""
 
 from __future__ import annotations
 
