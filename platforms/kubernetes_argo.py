@@ -9,13 +9,13 @@ still names the new version. See docs/rollback.md.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from platforms.kubernetes import KubeClients
+from platforms.kubernetes_deployment import json_object
 from platforms.kubernetes_errors import Tolerated, api_errors
 from platforms.kubernetes_events import ObjectRef, create_event, event_manifest
 from slo.errors import InfraError, PeakopsError, RevertError, UsageError
@@ -80,7 +80,7 @@ class ArgoRollouts:
             with api_errors(
                 f"reading {where}", host=self._clients.host, error=error, tolerate=(404,)
             ):
-                return _json(
+                return json_object(
                     self._clients.custom.get_namespaced_custom_object(
                         GROUP, VERSION, namespace, PLURAL, name,
                         _preload_content=False, _request_timeout=self._timeout,
@@ -142,10 +142,3 @@ class ArgoRollouts:
                     f"{timeout_s:g} s: {detail}"
                 )
             self._sleep(min(poll_s, left))
-
-
-def _json(response: Any) -> Raw:
-    data = json.loads(response.data)
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a json object, got {type(data).__name__}")
-    return data
