@@ -36,6 +36,7 @@ from slo.judge import judge
 from slo.objectives import DriftObjective
 from slo.plan import Plan, plan_from_snapshot
 from slo.quality import QualityStats
+from slo.release import judge_release, release_record
 from slo.runfiles import (
     EVENTS_FILE,
     HEADER_FILE,
@@ -116,7 +117,9 @@ def gate_run(run: RunDir, plan: Plan, prometheus: PromSource | None = None) -> G
         chaos=timeline.chaos if plan.chaos else None,
         quality=quality_stats(timeline, drift),
     )
-    promql = from_prometheus(plan, stats, window, judged(plan, stats, timeline, drift), prometheus)
+    release = judge_release(plan, release_record(run.events()), stats)
+    evaluations = (*judged(plan, stats, timeline, drift), *release)
+    promql = from_prometheus(plan, stats, window, evaluations, prometheus)
     verdict = _without_timeline(decide(promql.evaluations, plan.slos), timeline)
     verdict = promql.settle(_unfinished(verdict, run.header()))
     notes = _notes(run, plan, timeline, window, drift, outages)

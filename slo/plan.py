@@ -30,6 +30,7 @@ from slo.objectives import (
     Slos,
     ThroughputObjective,
 )
+from slo.release_plan import Deploy, Rollback, release_problems
 from slo.target import SEED_MAX, SEED_MIN, Catalog, Probes, Target
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Catalog",
     "ChaosStep",
     "Collect",
+    "Deploy",
     "ErrorRatioObjective",
     "LatencyObjective",
     "Load",
@@ -218,19 +220,6 @@ class Load(PlanModel):
         return value
 
 
-class Rollback(PlanModel):
-    """Whether a breached verdict rolls the release back, and to which revision."""
-
-    enabled: bool = False
-    to_revision: str | None = None
-
-    @field_validator("to_revision", mode="before")
-    @classmethod
-    def _revision_as_text(cls, value: object) -> object:
-        # ``toRevision: 3`` is a natural way to write a Kubernetes revision number.
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
 class Outputs(PlanModel):
     """What a run writes besides the run directory's records."""
 
@@ -249,6 +238,8 @@ class Plan(PlanModel):
     load: Load
     slos: Slos
     chaos: tuple[ChaosStep, ...] = ()
+    deploy: Deploy | None = None
+    """A release shipped under load (slo.release_plan)."""
     rollback: Rollback = Rollback()
     outputs: Outputs = Outputs()
     collect: Collect = Collect()
@@ -292,6 +283,16 @@ class Plan(PlanModel):
                 f"({', '.join(self.target.allow_hosts)}): add it there"
             )
             raise_issues("Plan", [(("monitoring", "prometheusUrl"), message, url)])
+        return self
+
+    @model_validator(mode="after")
+    def _check_release(self) -> Self:
+        problems = release_problems(
+            self.deploy, self.rollback, target=self.target.kind,
+            platform=self.platform.kind, load_s=self.load.duration_s,
+        )  # fmt: skip
+        if problems:
+            raise_issues("Plan", problems)
         return self
 
     @model_validator(mode="after")

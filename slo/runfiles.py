@@ -13,6 +13,7 @@ __all__ = [
     "ALERT_RESOLVED",
     "CHAOS_HANDLE_FILE",
     "CLEANUP_FILE",
+    "CONTROL_FILE",
     "DRIFT_FILE",
     "EVENTS_FILE",
     "HEADER_FILE",
@@ -59,6 +60,8 @@ TRACES_FILE = "traces.jsonl"
 LOAD_LOG = "load.log"
 CHAOS_HANDLE_FILE = "chaos-platform.json"
 CLEANUP_FILE = "cleanup.jsonl"
+CONTROL_FILE = "control.json"
+"""Where a running rehearsal serves its local platform's control API (platforms.local_control)."""
 """Orders ``peakops cleanup`` (or the rehearsal's end) cancelled, or could not, one a line."""
 OMS_DIR = "oms"
 """The embedded OMS's databases and logs."""

@@ -7,6 +7,7 @@ lets the last one win, are rejected here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,6 +20,24 @@ from slo.issues import Loc, format_path
 __all__ = ["YamlDocument", "parse_yaml"]
 
 _MERGE_KEY = "<<"
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+class _PlanLoader(yaml.SafeLoader):
+    """The safe loader with YAML 1.2 booleans: only true/false.
+
+    YAML 1.1 also reads on/off/yes/no as booleans, which turns the key of
+    ``rollback: {on: fail}`` into ``True``; a boolean field still accepts them
+    (the models read "yes" and "on" as true)."""
+
+
+_PlanLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_PlanLoader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +84,7 @@ def parse_yaml(text: str, source: str) -> YamlDocument:
     document, or duplicate keys (every one, with its line).
     """
     try:
-        loader = yaml.SafeLoader(text)  # a control character is refused right here
+        loader = _PlanLoader(text)  # a control character is refused right here
     except yaml.YAMLError as err:
         raise _reader_error(err, text, source) from err
     try:
