@@ -95,6 +95,11 @@ class Monitor(Protocol):
 
     def ready(self, endpoints: Endpoints) -> None: ...
 
+    @property
+    def prometheus_url(self) -> str | None:
+        """The Prometheus the gate may read (``source: prometheus``), None without one."""
+        ...
+
 
 MonitorFactory = Callable[[Plan, RunDir, Notice, frozenset[str]], Monitor]
 """Builds the monitor of a run: (plan, run, notice, hosts the operator allows)."""
@@ -144,6 +149,10 @@ class NoMonitor:
             self._events.close()
 
     def ready(self, endpoints: Endpoints) -> None:
+        return None
+
+    @property
+    def prometheus_url(self) -> str | None:
         return None
 
 
@@ -275,6 +284,11 @@ class LocalMonitor(_Watching):
         self._events.emit(MONITORING_STARTED, mode="local", **fields)
         self._watch_alerts(self._prometheus.url)
 
+    @property
+    def prometheus_url(self) -> str | None:
+        running = self._prometheus is not None and self._prometheus.running
+        return self._prometheus.url if running and self._prometheus is not None else None
+
     def _allowed_target(self, target: str) -> bool:
         try:
             check_url(
@@ -375,6 +389,10 @@ class ExternalMonitor(_Watching):
         else:
             self._reachable = True
         return self
+
+    @property
+    def prometheus_url(self) -> str | None:
+        return self._url if self._reachable else None
 
     def ready(self, endpoints: Endpoints) -> None:
         if self._reachable:

@@ -14,7 +14,8 @@ after the load, with the target still up, the run's confirmed orders are cancell
 
 Prometheus and Alertmanager (``rehearsal.monitoring``) are started before the target,
 told its metrics targets once it is up, waited for before the load, and stopped after
-everything else; they record alerts, never the verdict.
+everything else, the gate included: they record alerts, and the gate reads the
+objectives marked ``source: prometheus`` from that Prometheus.
 """
 
 from __future__ import annotations
@@ -34,22 +35,28 @@ from collectors.rundir import EventLog, RunDir, new_run_id
 from collectors.storewatch import StoreWatch
 from platforms.base import Endpoints, Platform
 from rehearsal.chaos import fault_handle
+from rehearsal.control import ControlServer
 from rehearsal.monitoring import (
     START_TIMEOUT_S,
+    Monitor,
     MonitorFactory,
     NoMonitor,
     Notice,
     default_monitor,
     stderr_notice,
 )
+from rehearsal.release import Release
+from rehearsal.release_watch import ReleaseWatch
 from rehearsal.schedule import ChaosSchedule
 from rehearsal.seams import Seams
 from rehearsal.shutdown import Stopped, stop_on_signals
 from rollout.gate import GateResult, gate_run
+from rollout.promql_gate import PromSource
 from slo.errors import InfraError, PeakopsError
 from slo.hosts import check_url
 from slo.plan import Plan, plan_snapshot
 from slo.policy import policy
+from slo.runfiles import CONTROL_FILE
 from slo.target import resolve_adapter_options
 
 __all__ = ["Progress", "deadline_s", "git_sha", "rehearse"]
@@ -114,16 +121,17 @@ def rehearse(
     events = EventLog(run, source="rehearsal")
     events.emit("rehearsal_started", plan=plan.name, run_id=run.run_id)
     stopped: Stopped | None = None
-    with stop_on_signals(deadline_s(plan)) as signals:
+    # Monitoring is left last (after the gate): objectives with ``source: prometheus``
+    # are read from the rehearsal's own Prometheus while it still runs.
+    with stop_on_signals(deadline_s(plan)) as signals, contextlib.ExitStack() as late:
         status, detail = "crashed", {}
+        monitoring: Monitor = NoMonitor()
         try:
             _check_allowed(plan, allowed_hosts)
             _check_adapter(plan, plan_dir)
             platform = seams.platform(plan, run, events)
-            with (
-                monitor(plan, run, notice, allowed_hosts) as monitoring,
-                _running(platform, plan, events) as endpoints,
-            ):
+            monitoring = late.enter_context(monitor(plan, run, notice, allowed_hosts))
+            with _running(platform, plan, events) as endpoints:
                 run.update_header(
                     target_url=endpoints.base_url, revision=platform.current_revision()
                 )
@@ -140,7 +148,7 @@ def rehearse(
         finally:
             signals.hold()  # the stamp and the gate are not cut short by another signal
             run.finish(status, **detail)
-            result = _gate(run, plan, events)
+            result = _gate(run, plan, events, monitoring.prometheus_url)
             events.close()
     stopped = stopped or signals.held()
     if stopped is not None:
@@ -240,9 +248,11 @@ def _flood(
         origin = urlsplit(endpoints.base_url)
         endpoints = replace(endpoints, base_url=f"{origin.scheme}://{origin.netloc}")
     duration = plan.load.duration_s
-    with fault_handle(platform, run) as handle:
+    release = Release(plan, platform, events, run.run_id)
+    with fault_handle(platform, run) as handle, _control(platform, release, run):
         chaos = ChaosSchedule(plan, run, events, launcher=seams.chaos(), handle=handle)
-        with chaos, StoreWatch(run, endpoints.store_urls):
+        watch = ReleaseWatch(plan, run, events, release)
+        with chaos, StoreWatch(run, endpoints.store_urls), watch:
             seams.load.run(
                 run,
                 endpoints,
@@ -252,10 +262,23 @@ def _flood(
             )
 
 
-def _gate(run: RunDir, plan: Plan, events: EventLog) -> GateResult:
-    """The gate on what was recorded; its verdict goes into the timeline after it."""
+def _control(
+    platform: Platform, release: Release, run: RunDir
+) -> contextlib.AbstractContextManager[object]:
+    """The control API (``peakops deploy``, ``rollback --platform local``) of a local platform."""
+    if platform.kind != "local":
+        return contextlib.nullcontext()
+    return ControlServer(release, run.file(CONTROL_FILE))
+
+
+def _gate(run: RunDir, plan: Plan, events: EventLog, prometheus_url: str | None) -> GateResult:
+    """The gate on what was recorded; its verdict goes into the timeline after it.
+
+    With the rehearsal's Prometheus still up, objectives marked ``source: prometheus``
+    are read from it (the others from the run directory, as always)."""
+    source = None if prometheus_url is None else PromSource(prometheus_url, only_marked=True)
     try:
-        result = gate_run(run, plan)
+        result = gate_run(run, plan, source)
     except PeakopsError as err:
         events.emit("gate_failed", error=str(err))
         raise

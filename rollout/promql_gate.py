@@ -51,6 +51,9 @@ class PromSource:
     url: str
     timeout_s: float = DEFAULT_TIMEOUT_S
     transport: httpx.BaseTransport | None = None
+    only_marked: bool = False
+    """Read only the objectives marked ``source: prometheus`` (a rehearsal's own
+    Prometheus); otherwise every latency and error-ratio objective without a source."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def routed(objective: Objective, source: PromSource | None) -> bool:
     """Whether the gate reads ``objective`` from Prometheus."""
     if objective.source is not None:
         return objective.source == PROMETHEUS
-    return source is not None and objective.kind in PROMQL_KINDS
+    return source is not None and not source.only_marked and objective.kind in PROMQL_KINDS
 
 
 def from_prometheus(
