@@ -38,9 +38,11 @@ from cli.common import (
     stopped,
 )
 from cli.dashboards_commands import dashboards_app
+from cli.deploy_commands import deploy
 from cli.profile_commands import profiles_app
 from cli.rollback_commands import rollback_app
 from cli.target_commands import target_app
+from cli.watch_commands import watch
 from rehearsal.shutdown import Stopped
 from slo.durations import parse_duration
 from slo.errors import PeakopsError
@@ -68,6 +70,8 @@ app.command()(cleanup)
 app.add_typer(target_app, name="target")
 app.command()(collect)
 app.add_typer(rollback_app, name="rollback")
+app.command()(deploy)
+app.command()(watch)
 
 
 @app.command()

@@ -48,14 +48,14 @@ def test_help_names_every_flag() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--platform", "local"], "rollback of the local platform is not yet built"),
+        (["--platform", "local"], "--platform local needs --run-dir"),
         (["-n", "shop"], "give exactly one of --deployment or --rollout"),
         (["-n", "shop", "--deployment", "a", "--rollout", "b"], "give exactly one of"),
         (["--deployment", "oms"], "--namespace is required"),
         (["-n", "shop", "--deployment", "oms", "--timeout", "soon"], "--timeout"),
         (["-n", "shop", "--deployment", "oms", "--to-revision", "0"], "--to-revision"),
     ],
-    ids=["the local platform is not built yet", "no target", "two targets", "no namespace",
+    ids=["the local platform needs a run dir", "no target", "two targets", "no namespace",
          "an unreadable timeout", "a revision below 1"],
 )  # fmt: skip
 def test_bad_flags_exit_2(args: list[str], message: str) -> None:
