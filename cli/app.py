@@ -40,6 +40,7 @@ from cli.common import (
 from cli.dashboards_commands import dashboards_app
 from cli.deploy_commands import deploy
 from cli.profile_commands import profiles_app
+from cli.report_commands import report
 from cli.rollback_commands import rollback_app
 from cli.target_commands import target_app
 from cli.watch_commands import watch
@@ -72,6 +73,7 @@ app.command()(collect)
 app.add_typer(rollback_app, name="rollback")
 app.command()(deploy)
 app.command()(watch)
+app.command()(report)
 
 
 @app.command()
