@@ -8,16 +8,25 @@ whole run's histogram at every scrape stalled shoppers' requests for 100+ ms). I
 serves client latency histograms of every request, successful or failed (as before the
 run directory kept them apart: the chaos stop condition reads them), with the slowest
 traced successful request of each interval as a trace-id exemplar, request and arrival
-counters, journeys in flight.
+counters, journeys in flight, each load process's CPU.
 Served on 127.0.0.1 only; exemplars need the OpenMetrics format (Prometheus
 negotiates it).
+
+Two things make Prometheus' ``increase()`` over the load window count every request
+(the PromQL gate, docs/promql-gate.md): the plan's endpoints are registered at zero
+(``register_endpoints``), since a counter series that appears with its first value
+loses that value; and each ``collect()`` (a scrape) is timed, so the load process can
+wait until a scrape has seen its first zeros and its final interval
+(``await_scrapes``).
 """
 
 from __future__ import annotations
 
 import operator
 import threading
-from collections.abc import Iterator
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -47,6 +56,7 @@ from slo.conventions import (
     METRIC_DRIFT_OVERSELL,
     METRIC_DRIFT_UNDERSELL,
     METRIC_JOURNEYS_ACTIVE,
+    METRIC_LOAD_CPU,
     METRIC_ORDERS_CONFIRMED,
 )
 
@@ -56,16 +66,22 @@ BUCKETS_S = CLIENT_LATENCY_BUCKETS_S  # slo.conventions: alert rules read the sa
 
 
 class LiveMetrics:
-    """A Prometheus collector over the run's interval records (thread-safe)."""
+    """A Prometheus collector over the run's interval records (thread-safe).
 
-    def __init__(self) -> None:
+    ``clock`` stamps each scrape (``collect()``): Unix seconds, as the run's events."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._scrapes: deque[float] = deque(maxlen=16)  # when the latest collects began
         self._lock = threading.Lock()
+        self._scraped = threading.Condition(self._lock)
         self._buckets: dict[str, list[int]] = {}  # per endpoint: counts per bucket, +Inf last
         self._sums_s: dict[str, float] = {}
         self._requests: dict[tuple[str, str], int] = {}
         self._exemplars: dict[str, tuple[str, float]] = {}
         self._arrivals = {"planned": 0.0, "sent": 0.0, "dropped": 0.0, "confirmed": 0.0}
         self._active: dict[str, int] = {}
+        self._cpu: dict[str, float] = {}  # per load process (source): its last second
         self._drift: dict[str, Any] | None = None
 
     def observe_drift(self, report: dict[str, Any]) -> None:
@@ -78,6 +94,34 @@ class LiveMetrics:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(self)
         return registry
+
+    def register_endpoints(self, endpoints: Iterable[str]) -> None:
+        """Serve ``endpoints``' latency and request series at zero until they are called.
+
+        Prometheus 2 cannot tell a counter's start: a series first scraped at 12 counts
+        those 12 as its baseline, and ``increase()`` never sees them."""
+        with self._lock:
+            for endpoint in endpoints:
+                self._buckets.setdefault(endpoint, [0] * (len(BUCKETS_S) + 1))
+                self._sums_s.setdefault(endpoint, 0.0)
+                for outcome in ("ok", "fail"):
+                    self._requests.setdefault((endpoint, outcome), 0)
+
+    @property
+    def scraped(self) -> bool:
+        """Whether anything has scraped these metrics yet."""
+        with self._lock:
+            return bool(self._scrapes)
+
+    def await_scrapes(self, after: float, count: int, timeout_s: float) -> bool:
+        """Wait until ``count`` scrapes began at or after ``after`` (Unix seconds), at
+        most ``timeout_s``; whether they did. Woken by the scrape itself (a condition
+        on the lock: a greenlet's under Locust's monkey-patching)."""
+        with self._scraped:
+            return self._scraped.wait_for(
+                lambda: sum(1 for began in self._scrapes if began >= after) >= count,
+                timeout=timeout_s,
+            )
 
     def observe_latency(self, record: dict[str, Any]) -> None:
         endpoint = record["endpoint"]
@@ -102,10 +146,15 @@ class LiveMetrics:
             self._arrivals["sent"] += float(record["arrivals_sent"])
             self._arrivals["dropped"] += float(record["arrivals_dropped"])
             self._arrivals["confirmed"] += float(record["orders_confirmed"])
-            self._active[str(record.get("source", ""))] = int(record["active_max"])
+            source = str(record.get("source", ""))
+            self._active[source] = int(record["active_max"])
+            if record.get("cpu_percent") is not None:
+                self._cpu[source] = float(record["cpu_percent"])
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
+            self._scrapes.append(self._clock())
+            self._scraped.notify_all()
             yield self._latency_family()
             requests = CounterMetricFamily(
                 METRIC_CLIENT_REQUESTS, "Requests sent by the load generator.",
@@ -126,6 +175,11 @@ class LiveMetrics:
                 METRIC_JOURNEYS_ACTIVE, "Journeys in flight (most in the last second).",
                 value=sum(self._active.values()),
             )  # fmt: skip
+            cpu = GaugeMetricFamily(METRIC_LOAD_CPU, "CPU of each load process, last second "
+                                    "(100: one core).", labels=[LABEL_SOURCE])  # fmt: skip
+            for source, percent in sorted(self._cpu.items()):
+                cpu.add_metric([source], percent)
+            yield cpu
 
     def _drift_families(self) -> Iterator[Metric]:
         drift = self._drift

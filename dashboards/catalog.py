@@ -43,6 +43,7 @@ _LOAD: Mapping[str, Kind] = {
     n.METRIC_ARRIVALS_DROPPED: "counter",
     n.METRIC_ORDERS_CONFIRMED: "counter",
     n.METRIC_JOURNEYS_ACTIVE: "gauge",
+    n.METRIC_LOAD_CPU: "gauge",
     n.METRIC_DRIFT_OVERSELL: "gauge",
     n.METRIC_DRIFT_OUTSIDE: "gauge",
     n.METRIC_DRIFT_UNDERSELL: "gauge",

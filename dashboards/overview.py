@@ -50,8 +50,8 @@ generator, not the OMS, ran out of room.
 **red** past it. Dashed lines on graphs are the objectives. Annotations: **red** fault
 windows (chaos), **blue** deploys, **purple** rollbacks, **orange** alerts.
 
-Load-generator CPU is not exported to Prometheus: it is in the run directory
-(`load.jsonl`, `cpu_percent`) and in the run report.
+*Load generator CPU* near 100 % (one core) means the latencies measure the load
+generator itself, not the OMS: spread the load (`--processes`).
 """
 
 
@@ -97,9 +97,15 @@ def _orders(grid: Grid, plan: Plan) -> None:
                                   (n.METRIC_ARRIVALS_DROPPED, "dropped"))],
             unit="reqps",
         )),
-        (12, timeseries_panel(
+        (6, timeseries_panel(
             "Active journeys", "Shopper journeys in flight (most in the last second).",
             [prom(f"sum({n.METRIC_JOURNEYS_ACTIVE}{_run()})", "journeys")],
+        )),
+        (6, timeseries_panel(
+            "Load generator CPU", "CPU of each load process over its last second (100 %: "
+            "one core, all a gevent process can use), as load.jsonl records it.",
+            [prom(f"max by (source) ({n.METRIC_LOAD_CPU}{_run()})", "{{source}}")],
+            unit="percent",
         )),
     )  # fmt: skip
 

@@ -7,6 +7,11 @@ load process saw its first order operations refused as not this OMS's API): the 
 process stops itself on it, is stopped if it has not within ``MISMATCH_STOP_S``, and
 the rehearsal ends with ``InfraError`` (exit 3) carrying the event's message, which
 names the likely cause and points at ``peakops target check``.
+
+When the rehearsal runs its own Prometheus (a ``monitoring_started`` event of mode
+``local`` before the load), the load process is told it is scraped (``--await-scrape``):
+it starts its arrivals after Prometheus has sampled its endpoints at zero, so PromQL
+counts the whole run (``scenarios.locustfile``, docs/promql-gate.md).
 """
 
 from __future__ import annotations
@@ -25,9 +30,16 @@ from collectors.rundir import RunDir
 from platforms.base import Endpoints
 from platforms.processes import die_with_parent_hook
 from slo.errors import InfraError
-from slo.runfiles import EVENTS_FILE, LOAD_LOG
+from slo.runfiles import EVENTS_FILE, LOAD_LOG, MONITORING_STARTED
 
-__all__ = ["MISMATCH_STOP_S", "EventTail", "LocustLoad", "run_load_process"]
+__all__ = [
+    "MISMATCH_STOP_S",
+    "EventTail",
+    "LocustLoad",
+    "locust_command",
+    "run_load_process",
+    "scraped_by_own_prometheus",
+]
 
 MISMATCH_STOP_S = 5.0
 """How long a load process that saw an API mismatch may take to stop by itself."""
@@ -77,8 +89,9 @@ def run_load_process(
     Ctrl-C stops the flood cleanly: the child gets SIGTERM, flushes, and exits.
     """
     command = locust_command(
-        run, host, processes=processes, truth_url=truth_url, store_urls=store_urls
-    )
+        run, host, processes=processes, truth_url=truth_url, store_urls=store_urls,
+        await_scrape=scraped_by_own_prometheus(run),
+    )  # fmt: skip
     with run.file(LOAD_LOG).open("ab") as log:
         # The flood must not outlive a rehearsal that was killed (SIGKILL included).
         child = subprocess.Popen(
@@ -121,8 +134,10 @@ def locust_command(
     processes: int = 1,
     truth_url: str | None = None,
     store_urls: Mapping[str, str] | None = None,
+    await_scrape: bool = False,
 ) -> list[str]:
-    """Locust, headless, running our locustfile into ``run`` (``processes`` > 1 forks workers)."""
+    """Locust, headless, running our locustfile into ``run`` (``processes`` > 1 forks
+    workers; ``await_scrape``: Prometheus scrapes its metrics, see the module doc)."""
     spec = importlib.util.find_spec("scenarios.locustfile")  # located, not imported
     assert spec is not None and spec.origin is not None
     command = [
@@ -137,7 +152,18 @@ def locust_command(
         command += ["--truth-url", truth_url]
     if store_urls:
         command += ["--store-urls", ",".join(f"{loc}={url}" for loc, url in store_urls.items())]
+    if await_scrape:
+        command.append("--await-scrape")
     return command
+
+
+def scraped_by_own_prometheus(run: RunDir) -> bool:
+    """Whether the rehearsal's own Prometheus scrapes the load (through its relay): it
+    said ``monitoring_started`` in mode ``local`` before the load."""
+    return any(
+        event.get("type") == MONITORING_STARTED and event.get("mode") == "local"
+        for event in run.events()
+    )
 
 
 class EventTail:

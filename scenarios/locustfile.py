@@ -31,6 +31,12 @@ API mismatch (``LoadSession.answered``); a worker that sees one sends
 and quits the runner, so the flood stops within seconds instead of running its
 duration against an OMS that refuses it. What the listeners here call is in
 ``scenarios.process_setup``.
+
+With ``--await-scrape`` (a rehearsal with its own Prometheus passes it) the writing
+process starts the arrivals only after two scrapes of its metrics since ``load_started``,
+and, when it has been scraped at all, says ``load_finished`` only after a scrape since
+its final flush (each wait at most ``scenarios.session.SCRAPE_WAIT_S``): the PromQL
+gate then counts the run's first and last intervals (docs/promql-gate.md).
 """
 
 from __future__ import annotations
@@ -65,7 +71,7 @@ from scenarios.process_setup import (
     stock_watch,
     stop_early,
 )
-from scenarios.session import LoadSession, open_or_create_run
+from scenarios.session import SCRAPE_WAIT_S, LoadSession, open_or_create_run
 from slo.errors import PeakopsError
 
 DRAIN_S = 5.0
@@ -90,6 +96,10 @@ def _arguments(parser: Any) -> None:
     group.add_argument(
         "--metrics-port", type=int, default=0,
         help="serve live metrics on 127.0.0.1:PORT (0: a free port, -1: off)",
+    )  # fmt: skip
+    group.add_argument(
+        "--await-scrape", action="store_true",
+        help="Prometheus scrapes the live metrics: start the arrivals after two scrapes",
     )  # fmt: skip
 
 
@@ -146,6 +156,7 @@ def _start(environment: Environment, **_: Any) -> None:
             duration_s=plan.load.duration_s, pid=os.getpid(),
             metrics_url=session.metrics_url,
         )  # fmt: skip
+        _first_scrapes(session, environment)
         if plan.load.scenario == "shoppers":
             session.watch = stock_watch(session, environment)
             session.watch.start()
@@ -166,11 +177,37 @@ def _stop(environment: Environment, **_: Any) -> None:
     if not isinstance(environment.runner, WorkerRunner):
         elapsed = time.perf_counter() - session.started
         interrupted = elapsed < session.plan.load.duration_s - 0.5
-        session.events().emit("load_finished", interrupted=interrupted)
+        scraped = session.await_final_scrape(time.time())
+        if scraped is False:
+            logging.getLogger(LOGGER).warning(
+                "no scrape of the final interval within %.0f s: Prometheus misses it",
+                SCRAPE_WAIT_S,
+            )
+        fields = {} if scraped is None else {"final_scrape": scraped}
+        session.events().emit("load_finished", interrupted=interrupted, **fields)
         if session.watch is not None:
             session.watch.finish()
         if getattr(environment.parsed_options, "peakops_created_run", False):
             session.run.finish("interrupted" if interrupted else "completed")
+
+
+def _first_scrapes(session: LoadSession, environment: Environment) -> None:
+    """With ``--await-scrape``: hold the arrivals until Prometheus has sampled the
+    endpoints at zero inside the load window (``LoadSession.await_first_scrapes``).
+    The run's clock and a local runner's shape restart after the wait, as a master's
+    does after ``test_start``: the plan's duration is all arrivals."""
+    options = environment.parsed_options
+    if session.metrics is None or not getattr(options, "await_scrape", False):
+        return
+    if not session.await_first_scrapes(time.time()):
+        logging.getLogger(LOGGER).warning(
+            "no scrape of the load's metrics within %.0f s of load_started: Prometheus "
+            "may miss the first interval", SCRAPE_WAIT_S,
+        )  # fmt: skip
+    session.started = time.perf_counter()
+    shape = environment.shape_class
+    if shape is not None and not isinstance(environment.runner, MasterRunner):
+        shape.reset_time()
 
 
 def _workers(environment: Environment) -> tuple[int, int]:

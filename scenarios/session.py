@@ -16,6 +16,10 @@ Against a url target each process also feeds its order operations' answers to it
 catalog that does not match the OMS, a worker tells the master at once (``notify``, a
 Locust message), and the writing process writes the ``api_mismatch`` event once and
 stops the load (``stop``): ``rehearsal.load`` then ends the rehearsal with exit 3.
+
+The writing process serves live metrics with the endpoints it calls at zero; when
+Prometheus scrapes them, ``await_first_scrapes`` and ``await_final_scrape`` let the
+PromQL gate's ``increase()`` see the run's first and last intervals.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from scenarios.funnel import JourneyPlanner, UnitBudget, UrlPlanner, load_funnel
 from scenarios.profiles import Profile, build_profile
 from scenarios.shoppers import Catalog, ChannelMix
 from scenarios.tracing import TRACER_NAME, ClientTracer, build_tracer_provider
+from slo.conventions import ENDPOINT_CANCEL_ORDER
 from slo.plan import Plan
 from slo.runfiles import (
     HEADER_FILE,
@@ -58,9 +63,14 @@ from slo.runfiles import (
     worker_traces_file,
 )
 
-__all__ = ["PLAN_POINTER", "Buffer", "LoadSession", "open_or_create_run", "open_run"]
+__all__ = ["PLAN_POINTER", "SCRAPE_WAIT_S", "Buffer", "LoadSession", "open_or_create_run",
+           "open_run"]  # fmt: skip
 
 Sink = Callable[[dict[str, Any]], None]
+
+SCRAPE_WAIT_S: Final = 3.0
+"""The longest the load waits for a scrape, before its arrivals or before
+``load_finished`` (a rehearsal's Prometheus scrapes every second)."""
 
 PLAN_POINTER: Final = "<plan file>"
 """How the mismatch message names the plan when the load process was not given its file
@@ -252,15 +262,46 @@ class LoadSession:
             self.stop()
 
     def serve_metrics(self, port: int) -> str | None:
-        """Serve the live metrics on 127.0.0.1 (``port`` 0: a free one); the URL."""
+        """Serve the live metrics on 127.0.0.1 (``port`` 0: a free one); the URL.
+
+        The endpoints this process calls are served at zero from the start
+        (``LiveMetrics.register_endpoints``)."""
         if self.metrics is None or port < 0:
             return None
         from prometheus_client import start_http_server
 
+        self.metrics.register_endpoints(self.endpoints())
         server, _thread = start_http_server(
             port, addr="127.0.0.1", registry=self.metrics.registry()
         )
         return f"http://127.0.0.1:{server.server_port}/metrics"
+
+    def endpoints(self) -> list[str]:
+        """The endpoints this load calls: those its journeys pace, and cancellations."""
+        called = sorted(self.journey_planner(0).expected_calls())
+        load = self.plan.load
+        if load.scenario == "shoppers" and load.cancel_ratio > 0:
+            called.append(ENDPOINT_CANCEL_ORDER)
+        return called
+
+    def await_first_scrapes(self, after: float) -> bool:
+        """Wait for two scrapes begun since ``after`` (``load_started``), before arrivals.
+
+        Prometheus stamps a sample with the time its scrape began, which may be just
+        before ``load_started`` for the first scrape seen after it; the second began
+        after the first ended. So the load window holds a sample of the endpoints at
+        zero, and ``increase()`` counts the first interval. False: none within
+        ``SCRAPE_WAIT_S`` (the arrivals start anyway)."""
+        assert self.metrics is not None
+        return self.metrics.await_scrapes(after, 2, SCRAPE_WAIT_S)
+
+    def await_final_scrape(self, after: float) -> bool | None:
+        """Wait for a scrape begun since ``after`` (the final flush), before
+        ``load_finished``: the PromQL gate reads the window up to that event, and this
+        process stops serving soon after. None: never scraped, so not waited for."""
+        if self.metrics is None or not self.metrics.scraped:
+            return None
+        return self.metrics.await_scrapes(after, 1, SCRAPE_WAIT_S)
 
     def journey_planner(
         self, seed_salt: int, units: UnitBudget | None = None

@@ -59,6 +59,7 @@ __all__ = [
     "METRIC_DRIFT_OVERSELL",
     "METRIC_DRIFT_UNDERSELL",
     "METRIC_JOURNEYS_ACTIVE",
+    "METRIC_LOAD_CPU",
     "METRIC_OMS_HTTP_LATENCY",
     "METRIC_OMS_MARKETPLACE_VIEW_SEQ",
     "METRIC_OMS_ORDERS",
@@ -120,6 +121,9 @@ METRIC_ARRIVALS_SENT = "peakops_arrivals_sent"
 METRIC_ARRIVALS_DROPPED = "peakops_arrivals_dropped"
 METRIC_ORDERS_CONFIRMED = "peakops_orders_confirmed"
 METRIC_JOURNEYS_ACTIVE = "peakops_journeys_active"
+METRIC_LOAD_CPU = "peakops_load_cpu_percent"
+"""CPU of each load process (``source``: ``load``, ``worker-N``) over its last second,
+as ``load.jsonl`` records it: a saturated generator's latencies are its own."""
 LABEL_ENDPOINT = "endpoint"
 LABEL_OUTCOME = "outcome"
 CLIENT_LATENCY_BUCKETS_S = (

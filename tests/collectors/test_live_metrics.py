@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from prometheus_client.openmetrics.exposition import generate_latest
@@ -89,3 +90,58 @@ def test_buckets_add_up_across_intervals_and_match_the_requests() -> None:
     assert buckets["0.25"] == 69 and buckets["30.0"] == 69 and buckets["+Inf"] == 70
     (total,) = [s.value for s in family.samples if s.name.endswith("_sum")]
     assert abs(total - sum(first + second)) < 0.01 * sum(first + second)
+
+
+def test_registered_endpoints_are_served_at_zero_before_their_first_interval() -> None:
+    """A counter first scraped at 12 loses those 12 to ``increase()``: start them at 0."""
+    metrics = LiveMetrics()
+    metrics.register_endpoints(["GET /stock/{sku}", "POST /orders"])
+    families = scrape(metrics)
+    counts = {s.labels["endpoint"]: s.value
+              for s in families["peakops_client_request_duration_seconds"].samples
+              if s.name.endswith("_count")}  # fmt: skip
+    assert counts == {"GET /stock/{sku}": 0, "POST /orders": 0}
+    requests = {(s.labels["endpoint"], s.labels["outcome"]): s.value
+                for s in families["peakops_client_requests"].samples
+                if s.name.endswith("_total")}  # fmt: skip
+    assert set(requests.values()) == {0} and len(requests) == 4
+    for record in records([0.01] * 4, fail_every=0):  # counting goes on from zero
+        metrics.observe_latency(record)
+    metrics.register_endpoints(["POST /orders"])  # registering again keeps the counts
+    family = scrape(metrics)["peakops_client_request_duration_seconds"]
+    counted = [s.value for s in family.samples if s.name.endswith("_count")]
+    assert counted == [0, 4]  # GET /stock/{sku}, POST /orders
+
+
+def test_each_scrape_is_timed_and_awaited_scrapes_count_from_a_moment() -> None:
+    now = [100.0]
+    metrics = LiveMetrics(clock=lambda: now[0])
+    assert not metrics.scraped
+    assert metrics.await_scrapes(100.0, 1, timeout_s=0) is False  # none yet: gives up
+    scrape(metrics)
+    now[0] = 101.0
+    scrape(metrics)
+    assert metrics.scraped
+    assert metrics.await_scrapes(100.0, 2, timeout_s=0) is True
+    assert metrics.await_scrapes(100.5, 1, timeout_s=0) is True
+    assert metrics.await_scrapes(100.5, 2, timeout_s=0) is False  # one began since
+
+
+def test_a_waiting_process_is_woken_by_the_scrape_itself() -> None:
+    metrics = LiveMetrics()
+    done: list[bool] = []
+    waiter = threading.Thread(target=lambda: done.append(metrics.await_scrapes(0.0, 1, 30.0)))
+    waiter.start()
+    scrape(metrics)
+    waiter.join(timeout=30)
+    assert done == [True]
+
+
+def test_each_load_process_cpu_is_served_as_recorded_in_load_jsonl() -> None:
+    metrics = LiveMetrics()
+    for source, cpu in (("load", 40.0), ("worker-1", 97.5), ("load", 55.0)):
+        metrics.observe_load({"arrivals_planned": 1, "arrivals_sent": 1, "arrivals_dropped": 0,
+                              "orders_confirmed": 0, "active_max": 1, "source": source,
+                              "cpu_percent": cpu})  # fmt: skip
+    samples = scrape(metrics)["peakops_load_cpu_percent"].samples
+    assert {s.labels["source"]: s.value for s in samples} == {"load": 55.0, "worker-1": 97.5}

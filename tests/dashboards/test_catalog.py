@@ -28,7 +28,7 @@ def _of(who: str) -> set[str]:
 def test_the_load_process_serves_exactly_its_catalog_entries() -> None:
     live = LiveMetrics()
     live.observe_load({"arrivals_planned": 1, "arrivals_sent": 1, "arrivals_dropped": 0,
-                       "orders_confirmed": 1, "active_max": 1})  # fmt: skip
+                       "orders_confirmed": 1, "active_max": 1, "cpu_percent": 12.5})  # fmt: skip
     live.observe_drift({"oversell_units": 0, "truth_outside_interval": 0,
                         "views_outside_interval": 0, "undersell_false_sold_out": 0,
                         "lag_p50_s": 0.1})  # fmt: skip
