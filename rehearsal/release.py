@@ -57,6 +57,11 @@ class Release:
         self._left: Counter[str] = Counter()  # revision -> rollbacks away from it
         self._last_auto: float | None = None
 
+    @property
+    def rolled_back(self) -> bool:
+        """Whether a rollback of this rehearsal finished."""
+        return sum(self._left.values()) > 0
+
     def revisions(self) -> dict[str, Any]:
         return {
             "current": self._platform.current_revision(),

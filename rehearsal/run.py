@@ -45,6 +45,7 @@ from rehearsal.monitoring import (
     default_monitor,
     stderr_notice,
 )
+from rehearsal.probe import rollback_after_load
 from rehearsal.release import Release
 from rehearsal.release_watch import ReleaseWatch
 from rehearsal.schedule import ChaosSchedule
@@ -136,7 +137,9 @@ def rehearse(
                     target_url=endpoints.base_url, revision=platform.current_revision()
                 )
                 monitoring.ready(endpoints)
-                _flood(plan, run, events, platform, endpoints, seams, progress)
+                release = Release(plan, platform, events, run.run_id)
+                _flood(plan, run, events, platform, endpoints, seams, progress, release)
+                rollback_after_load(plan, run, events, release, endpoints, seams.load, git_sha)
                 if plan.target.cleanup_enabled and plan.load.scenario == "shoppers":
                     _cleanup(plan, run, events, endpoints, plan_dir)
             status = "completed"
@@ -168,7 +171,15 @@ def deadline_s(plan: Plan) -> float:
         + rehearsal.gate_timeout_s
         + (CLEANUP_BUDGET_S if plan.target.cleanup_enabled else 0.0)
         + (START_TIMEOUT_S if plan.monitoring.enabled else 0.0)
+        + (_after_load_s(plan) if plan.rollback.active else 0.0)
     )
+
+
+def _after_load_s(plan: Plan) -> float:
+    """A rollback by the gate after the load: the provisional gate, the rollback, the probe."""
+    rehearsal = policy().rehearsal
+    return rehearsal.gate_timeout_s + rehearsal.start_timeout_s + plan.rollback.probe_s + (
+        policy().load.grace_s)  # fmt: skip
 
 
 def _no_monitor(_plan: Plan, _run: RunDir, _notice: Notice, _hosts: frozenset[str]) -> NoMonitor:
@@ -242,13 +253,13 @@ def _flood(
     endpoints: Endpoints,
     seams: Seams,
     progress: Progress | None,
+    release: Release,
 ) -> None:
-    """The load, with the chaos schedule and the store watch beside it."""
+    """The load, with the chaos schedule, the store watch and the release watch beside it."""
     if plan.load.scenario == "url":  # the flood requests the URL's path itself
         origin = urlsplit(endpoints.base_url)
         endpoints = replace(endpoints, base_url=f"{origin.scheme}://{origin.netloc}")
     duration = plan.load.duration_s
-    release = Release(plan, platform, events, run.run_id)
     with fault_handle(platform, run) as handle, _control(platform, release, run):
         chaos = ChaosSchedule(plan, run, events, launcher=seams.chaos(), handle=handle)
         watch = ReleaseWatch(plan, run, events, release)

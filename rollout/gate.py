@@ -42,6 +42,7 @@ from slo.runfiles import (
     HEADER_FILE,
     JUNIT_FILE,
     LEDGER_FILE,
+    PROBE_DIR,
     SUMMARY_FILE,
     VERDICT_FILE,
 )
@@ -117,7 +118,7 @@ def gate_run(run: RunDir, plan: Plan, prometheus: PromSource | None = None) -> G
         chaos=timeline.chaos if plan.chaos else None,
         quality=quality_stats(timeline, drift),
     )
-    release = judge_release(plan, release_record(run.events()), stats)
+    release = judge_release(plan, release_record(run.events()), stats, _probe_stats(run))
     evaluations = (*judged(plan, stats, timeline, drift), *release)
     promql = from_prometheus(plan, stats, window, evaluations, prometheus)
     verdict = _without_timeline(decide(promql.evaluations, plan.slos), timeline)
@@ -132,6 +133,15 @@ def gate_run(run: RunDir, plan: Plan, prometheus: PromSource | None = None) -> G
     if plan.outputs.summary:
         run.write_text(SUMMARY_FILE, markdown_summary(result))
     return result
+
+
+def _probe_stats(run: RunDir) -> RunStats | None:
+    """The figures of the probe flood after a post-load rollback, if one ran."""
+    path = run.file(PROBE_DIR)
+    if not (path / HEADER_FILE).exists():
+        return None
+    probe = RunDir.open(path)
+    return run_stats(probe, run_timeline(probe))[0]
 
 
 def judged(

@@ -24,7 +24,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from slo.conventions import ENDPOINT_PLACE_ORDER
-from slo.evaluation import Evaluation, Status, number
+from slo.evaluate import evaluate
+from slo.evaluation import Evaluation, Result, Status, number
 from slo.exitcodes import ExitCode
 from slo.objectives import RecoveryObjective, steady_objectives
 from slo.plan import Plan
@@ -126,12 +127,42 @@ def _ended(
     return replace(rollback, finished=ts, to_revision=_text(event.get("to_revision")))
 
 
-def judge_release(plan: Plan, record: ReleaseRecord, stats: RunStats) -> tuple[Evaluation, ...]:
-    """The ``rollback`` and ``rollback-recovery`` evaluations; none for a plain run."""
+def judge_release(
+    plan: Plan, record: ReleaseRecord, stats: RunStats, probe: RunStats | None = None
+) -> tuple[Evaluation, ...]:
+    """The ``rollback`` and ``rollback-recovery`` evaluations; none for a plain run.
+
+    ``probe``: the figures of the short flood that follows a rollback made after the
+    load (by the gate); a rollback during the flood is judged on the rest of the flood.
+    """
     if plan.deploy is None and not record.rollbacks:
         return ()
     rollback = _rollback(plan, record, stats)
+    done = record.rolled_back
+    after_load = done is not None and stats.load_end is not None and done.started >= stats.load_end
+    if after_load:
+        return (rollback, _probe(plan, probe))
     return (rollback, _recovery(plan, record, stats))
+
+
+def _probe(plan: Plan, probe: RunStats | None) -> Evaluation:
+    """The steady objectives over the probe flood after a post-load rollback."""
+    objective = _recovery_objective(plan)
+    steady = steady_objectives(plan.slos.objectives, objective.endpoint)
+    result = Result(objective, unit="ms", threshold=objective.threshold_ms, samples=0)
+    if probe is None or not probe.endpoints:
+        return result.inconclusive("rolled back after the load, but no probe flood was recorded")
+    judged = evaluate([o.model_copy(update={"during": "all"}) for o in steady], probe,
+                      default_min_samples=plan.slos.min_samples)  # fmt: skip
+    lines = "; ".join(f"{e.slo_id}: {e.reason}" for e in judged)
+    span = f"probe of {number(probe.elapsed_s)} s at the baseline after the rollback"
+    requests = sum(e.samples for e in judged)
+    if any(e.status is Status.FAIL for e in judged):
+        return replace(result.failed_unmeasured(f"{span}: not recovered: {lines}"),
+                       samples=requests)  # fmt: skip
+    if any(e.status is not Status.PASS for e in judged) or not judged:
+        return replace(result.inconclusive(f"{span}: cannot tell: {lines}"), samples=requests)
+    return replace(result.passed(0.0, f"{span}: recovered: {lines}"), samples=requests)
 
 
 def _rollback(plan: Plan, record: ReleaseRecord, stats: RunStats) -> Evaluation:
@@ -192,11 +223,15 @@ def _story(record: ReleaseRecord, origin: float) -> str:
     return "; ".join(parts)
 
 
-def _recovery(plan: Plan, record: ReleaseRecord, stats: RunStats) -> Evaluation:
-    objective = RecoveryObjective.model_validate({
+def _recovery_objective(plan: Plan) -> RecoveryObjective:
+    return RecoveryObjective.model_validate({
         "id": "rollback-recovery", "kind": "recovery", "endpoint": ENDPOINT_PLACE_ORDER,
         "threshold": plan.rollback.recover_within_s * 1000,
     })  # fmt: skip
+
+
+def _recovery(plan: Plan, record: ReleaseRecord, stats: RunStats) -> Evaluation:
+    objective = _recovery_objective(plan)
     done = record.rolled_back
     steady = steady_objectives(plan.slos.objectives, objective.endpoint)
     if done is None or done.finished is None:

@@ -29,6 +29,7 @@ __all__ = [
     "MONITORING_STARTED",
     "MONITORING_STOPPED",
     "OMS_DIR",
+    "PROBE_DIR",
     "RECONCILE_FILE",
     "ROLLBACK_FAILED",
     "ROLLBACK_FINISHED",
@@ -68,6 +69,8 @@ OMS_DIR = "oms"
 TRACES_DIR = "traces"
 """Server-side spans of the embedded OMS, one file per process."""
 MONITORING_DIR = "monitoring"
+PROBE_DIR = "probe"
+"""A run directory inside the run: the short flood after a rollback made by the gate."""
 """The rehearsal's Prometheus and Alertmanager: configuration, rules, data, logs."""
 
 # Events of Prometheus in the loop (``events.jsonl``, source ``monitoring``).
