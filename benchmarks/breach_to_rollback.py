@@ -46,9 +46,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--duration", default="30s", help="load duration of each rehearsal")
     parser.add_argument("--offset", default="8s", help="when v2 is deployed into the load")
+    parser.add_argument("--keep", help="write the run directories here (default: a temp dir)")
     args = parser.parse_args()
     rows: list[dict[str, float | None]] = []
     with tempfile.TemporaryDirectory(prefix="breach-bench-") as work, sigterm_raises():
+        work = args.keep or work
+        Path(work).mkdir(parents=True, exist_ok=True)
         plan = _plan(Path(work), args.duration, args.offset)
         for index in range(1, args.runs + 1):
             row = _one(plan, Path(work) / f"run-{index}")
@@ -92,7 +95,11 @@ def _one(plan: Path, runs: Path) -> dict[str, float | None]:
     run = next(runs.iterdir())
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     verdict = json.loads((run / "verdict.json").read_text())
-    return _timings(events, verdict)
+    timings = _timings(events, verdict)
+    if timings["rollback done"] is None:  # say why, from the verdict's own story
+        story = next(e for e in verdict["evaluations"] if e["slo_id"] == "rollback")
+        print(f"  no rollback in {run}: {story['status']}: {story['reason']}", flush=True)
+    return timings
 
 
 def _timings(events: list[dict[str, Any]], verdict: dict[str, Any]) -> dict[str, float | None]:
