@@ -22,12 +22,14 @@ from cli.cleanup_commands import cleanup
 from cli.collect_commands import collect
 from cli.common import (
     AllowHostOption,
+    ExitCodeOnBreachOption,
     OmsVersion,
     Output,
     OutputOption,
     PlanOption,
     ProcessesOption,
     allowed_hosts,
+    append_step_summary,
     fail,
     load_plan_checked,
     load_with_overrides,
@@ -36,6 +38,7 @@ from cli.common import (
     show,
     stdout,
     stopped,
+    with_breach_exit_code,
 )
 from cli.dashboards_commands import dashboards_app
 from cli.deploy_commands import deploy
@@ -90,6 +93,7 @@ def rehearse(
     ] = None,
     processes: ProcessesOption = 1,
     allow_host: AllowHostOption = None,
+    exit_code_on_breach: ExitCodeOnBreachOption = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Run a peak rehearsal: target up, order flood, SLO gate. Exit code is the verdict.
@@ -101,6 +105,7 @@ def rehearse(
         the_plan = load_with_overrides(
             plan, duration=duration, oms_version=oms_version.value if oms_version else None
         )
+        the_plan = with_breach_exit_code(the_plan, exit_code_on_breach)
         root = run_dir if run_dir is not None else Path(the_plan.outputs.run_dir)
         result = run_with_progress(
             the_plan, root, processes, allowed_hosts(allow_host), plan_dir=plan.parent
@@ -110,6 +115,7 @@ def rehearse(
     except Stopped as stop:
         stopped(stop, output)
     show(result, output)
+    append_step_summary(result)
     raise typer.Exit(result.verdict.exit_code)
 
 
@@ -133,6 +139,7 @@ def load(
     processes: ProcessesOption = 1,
     run_dir: Annotated[Path, typer.Option(help="Where the run directory goes.")] = Path("runs"),
     allow_host: AllowHostOption = None,
+    exit_code_on_breach: ExitCodeOnBreachOption = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Flood one URL at a fixed arrival rate (open model, like wrk2 -R) and judge it.
@@ -151,6 +158,7 @@ def load(
             arrivals=arrivals.value,
             trace_sample_ratio=trace_sample_ratio,
         )
+        plan = with_breach_exit_code(plan, exit_code_on_breach)
         result = run_with_progress(plan, run_dir, processes, allowed_hosts(allow_host))
     except PeakopsError as err:
         fail(err)
@@ -175,9 +183,22 @@ def gate(
         list[str] | None,
         typer.Option(help="A non-loopback Prometheus host to allow (also PEAKOPS_ALLOWED_HOSTS)."),
     ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            help="A run directory to compare with (the last good run): the plan's regression "
+            "limits are judged against it. Runs of another load or chaos schedule are refused."
+        ),
+    ] = None,
+    exit_code_on_breach: ExitCodeOnBreachOption = None,
     output: OutputOption = Output.table,
 ) -> None:
-    """Re-evaluate a finished (or crashed) run directory and write its verdict files."""
+    """Re-evaluate a finished (or crashed) run directory and write its verdict files.
+
+    With --baseline RUN, also compare it with that run per endpoint and SLO and judge the
+    plan's regression limits (regression:, docs/ci.md). When $GITHUB_STEP_SUMMARY is set,
+    the Markdown summary is appended to it.
+    """
     from collectors.rundir import RunDir
     from rollout.gate import gate_run, plan_of_run
     from rollout.promql import prometheus_url as checked
@@ -189,11 +210,14 @@ def gate(
         if prometheus_url is not None:
             source = PromSource(checked(prometheus_url, hosts, field="--prometheus-url"))
         run = RunDir.open(run_dir)
+        against = RunDir.open(baseline) if baseline is not None else None
         the_plan = load_plan(plan) if plan is not None else plan_of_run(run)
-        result = gate_run(run, the_plan, source)
+        the_plan = with_breach_exit_code(the_plan, exit_code_on_breach)
+        result = gate_run(run, the_plan, source, baseline=against)
     except PeakopsError as err:
         fail(err)
     show(result, output)
+    append_step_summary(result)
     raise typer.Exit(result.verdict.exit_code)
 
 
@@ -204,6 +228,7 @@ def drift(
         Path | None,
         typer.Option("--plan", "-p", help="Judge against this plan instead of the run's own."),
     ] = None,
+    exit_code_on_breach: ExitCodeOnBreachOption = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Re-run the stock-drift checker on a run directory and judge the plan's drift SLOs.
@@ -219,6 +244,7 @@ def drift(
     try:
         run = RunDir.open(run_dir)
         the_plan = load_plan(plan) if plan is not None else plan_of_run(run)
+        the_plan = with_breach_exit_code(the_plan, exit_code_on_breach)
         outcome = drift_verdict(run, the_plan)
     except PeakopsError as err:
         fail(err)

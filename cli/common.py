@@ -1,5 +1,6 @@
 """What every peakops command shares: consoles, output options, errors to exit codes,
-loading a plan with its command-line overrides, running a rehearsal with progress."""
+loading a plan with its command-line overrides, running a rehearsal with progress, and
+what CI pipelines need (``--exit-code-on-breach``, ``$GITHUB_STEP_SUMMARY``)."""
 
 from __future__ import annotations
 
@@ -22,20 +23,26 @@ from collectors.rundir import RunDir
 from rehearsal.shutdown import Stopped, exit_code_for
 from rollout.console import render_result
 from rollout.gate import GateResult
+from rollout.reports import markdown_summary
 from slo.durations import parse_duration
 from slo.errors import PeakopsError, UsageError
+from slo.exitcodes import ExitCode
 from slo.hosts import ALLOWED_HOSTS_ENV, operator_hosts
 from slo.loader import load_plan
 from slo.plan import Plan, with_overrides
+from slo.runfiles import SUMMARY_FILE
 
 __all__ = [
+    "STEP_SUMMARY_ENV",
     "AllowHostOption",
+    "ExitCodeOnBreachOption",
     "OmsVersion",
     "Output",
     "OutputOption",
     "PlanOption",
     "ProcessesOption",
     "allowed_hosts",
+    "append_step_summary",
     "fail",
     "load_plan_checked",
     "load_with_overrides",
@@ -45,7 +52,11 @@ __all__ = [
     "stderr",
     "stdout",
     "stopped",
+    "with_breach_exit_code",
 ]
+
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+"""GitHub Actions' job summary file: the Markdown summary is appended to it when set."""
 
 # Pipes and CI logs get a fixed, wide layout instead of Rich's 80-column default.
 stdout = Console(width=None if sys.stdout.isatty() else 120)
@@ -72,6 +83,17 @@ AllowHostOption = Annotated[
         "--allow-host",
         help="A non-loopback host load may go to (repeatable); the plan must allow it too. "
         "Also PEAKOPS_ALLOWED_HOSTS.",
+    ),
+]
+ExitCodeOnBreachOption = Annotated[
+    int | None,
+    typer.Option(
+        "--exit-code-on-breach",
+        min=1,
+        max=125,
+        metavar="N",
+        help="Exit N on an SLO breach instead of slos.breachExitCode (e.g. 99, like k6 "
+        "pipelines); 2-5 are reserved.",
     ),
 ]
 OutputOption = Annotated[
@@ -183,3 +205,43 @@ def parse_flag(parse: Callable[[str], float], flag: str, text: str) -> float:
         return parse(text)
     except ValueError as err:
         raise UsageError(f"{flag}: {err}") from err
+
+
+_RESERVED = {
+    int(ExitCode.USAGE): "usage errors",
+    int(ExitCode.INFRA): "infrastructure errors",
+    int(ExitCode.INCONCLUSIVE): "inconclusive verdicts",
+    int(ExitCode.REVERT_FAILED): "failed reverts",
+}
+
+
+def with_breach_exit_code(plan: Plan, code: int | None) -> Plan:
+    """The plan with ``--exit-code-on-breach`` as its ``slos.breachExitCode``: the one place
+    the flag acts. The verdict then carries that code (``verdict.json``, the summary), and a
+    rehearsal's snapshot keeps it, so re-gating the run reproduces it."""
+    if code is None or code == plan.slos.breach_exit_code:
+        return plan
+    if code in _RESERVED:
+        raise UsageError(
+            f"--exit-code-on-breach: exit code {code} is reserved for {_RESERVED[code]}; "
+            "use 1 or a code from 6 to 125"
+        )
+    slos = plan.slos.model_copy(update={"breach_exit_code": code})
+    return plan.model_copy(update={"slos": slos})
+
+
+def append_step_summary(result: GateResult) -> None:
+    """Append the run's ``summary.md`` to ``$GITHUB_STEP_SUMMARY`` when it is set (GitHub
+    Actions shows it on the job's page). A file that cannot be written is a warning: the
+    verdict, not the job page, decides the exit code."""
+    target = os.environ.get(STEP_SUMMARY_ENV)
+    if not target:
+        return
+    summary = RunDir(result.run_dir).file(SUMMARY_FILE)
+    text = summary.read_text(encoding="utf-8") if summary.exists() else markdown_summary(result)
+    try:
+        with open(target, "a", encoding="utf-8") as out:
+            out.write(text if text.endswith("\n") else text + "\n")
+    except OSError as err:
+        stderr.print(f"peakops: warning: ${STEP_SUMMARY_ENV}: cannot append the summary: {err}",
+                     highlight=False, markup=False)  # fmt: skip

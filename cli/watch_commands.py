@@ -19,7 +19,17 @@ from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
 import typer
 
-from cli.common import Output, OutputOption, PlanOption, allowed_hosts, fail, parse_flag, stderr
+from cli.common import (
+    ExitCodeOnBreachOption,
+    Output,
+    OutputOption,
+    PlanOption,
+    allowed_hosts,
+    fail,
+    parse_flag,
+    stderr,
+    with_breach_exit_code,
+)
 from slo.durations import format_duration, parse_duration
 from slo.errors import PeakopsError, UsageError
 from slo.exitcodes import ExitCode
@@ -92,14 +102,15 @@ def watch(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Decide and print; never roll back.")
     ] = False,
+    exit_code_on_breach: ExitCodeOnBreachOption = None,
     output: OutputOption = Output.table,
 ) -> None:
     """Judge the plan's latency and error-ratio SLOs from Prometheus every interval over
     a trailing window; roll back once a breach is certain (--failures failing intervals).
 
     Exit codes: 0 watched the whole --for; 1 a breach (rolled back, or would have been
-    with --dry-run); 2 a bad flag or a refused rollback; 3 Prometheus unreachable at the
-    start; 5 the rollback failed.
+    with --dry-run; or slos.breachExitCode, or --exit-code-on-breach); 2 a bad flag or a
+    refused rollback; 3 Prometheus unreachable at the start; 5 the rollback failed.
     """
     from rollout.analysis import split_watched
     from slo.loader import load_plan
@@ -107,7 +118,7 @@ def watch(
     try:
         policy, duration_s = _policy(for_, interval, window, failures, successes, min_samples,
                                      on_no_data)  # fmt: skip
-        the_plan = load_plan(plan)
+        the_plan = with_breach_exit_code(load_plan(plan), exit_code_on_breach)
         watched, skipped = split_watched(the_plan.slos.objectives)
         if not watched:
             raise UsageError(f"{plan}: no latency or error_ratio SLO to watch")

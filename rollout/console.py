@@ -9,6 +9,7 @@ from rich.text import Text
 
 from rollout.gate import GateResult
 from rollout.reports import format_value
+from slo.runfiles import REPORT_FILE
 from slo.verdict import Status
 
 __all__ = ["render_result"]
@@ -67,3 +68,6 @@ def render_result(result: GateResult, console: Console) -> None:
         f"verdict: [bold {_STYLE[verdict.status]}]{verdict.status.value}[/] "
         f"(exit {verdict.exit_code})  files: {escape(str(result.run_dir))}/"
     )
+    report = result.run_dir / REPORT_FILE
+    if report.is_file():
+        console.print(f"report: {escape(str(report))}", highlight=False)

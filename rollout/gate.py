@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collectors.cleanup import cleanup_note
 from collectors.drift import DriftReport
@@ -26,6 +26,7 @@ from collectors.timeline import RunTimeline, run_timeline
 from rollout.drift import check_drift, drift_summary
 from rollout.notes import fault_window_lines, load_note, stress_knees
 from rollout.promql_gate import PromSource, from_prometheus
+from rollout.report import write_report
 from rollout.reports import junit_xml, markdown_summary
 from rollout.stores import check_stores, outage_lines
 from slo.conventions import STORE_OFFLINE
@@ -49,6 +50,9 @@ from slo.runfiles import (
 from slo.stats import GeneratorStats, RunStats
 from slo.verdict import Status, Verdict, decide, unfinished
 
+if TYPE_CHECKING:
+    from rollout.baseline import BaselineJudgement, Comparison
+
 __all__ = ["GateResult", "gate_run", "judged", "plan_of_run", "quality_stats"]
 
 
@@ -64,6 +68,8 @@ class GateResult:
     generator: GeneratorStats | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     """Per SLO id, ``client`` or ``prometheus``; empty when Prometheus was not consulted."""
+    comparison: Comparison | None = None
+    """With ``--baseline``: the baseline run side by side (``rollout.baseline``)."""
 
     def to_dict(self, *, with_path: bool = True) -> dict[str, Any]:
         """The JSON form; ``verdict.json`` leaves out the path (it depends on the caller)."""
@@ -91,6 +97,8 @@ class GateResult:
         if self.sources:
             for evaluation in data["evaluations"]:
                 evaluation["source"] = self.sources.get(evaluation["slo_id"], "client")
+        if self.comparison is not None:
+            data["baseline"] = self.comparison.to_dict()
         if with_path:
             data["run_dir"] = str(self.run_dir)
         return data
@@ -101,11 +109,16 @@ def plan_of_run(run: RunDir) -> Plan:
     return plan_from_snapshot(run.plan_snapshot(), str(run.file(HEADER_FILE)))
 
 
-def gate_run(run: RunDir, plan: Plan, prometheus: PromSource | None = None) -> GateResult:
-    """Judge ``run`` against ``plan`` and write ``verdict.json``, JUnit and the summary.
+def gate_run(
+    run: RunDir, plan: Plan, prometheus: PromSource | None = None, *, baseline: RunDir | None = None
+) -> GateResult:
+    """Judge ``run`` against ``plan``; write ``verdict.json``, JUnit, summary, report.html.
 
     With ``prometheus`` (or objectives with ``source: prometheus``) the request SLOs are
-    read from Prometheus over the run's load window (``rollout.promql_gate``)."""
+    read from Prometheus over the run's load window (``rollout.promql_gate``). With
+    ``baseline``, the plan's regression limits are judged against that run too
+    (``rollout.baseline``; UsageError when the runs are not comparable)."""
+    against = _against(run, plan, baseline)
     timeline = run_timeline(run, [step.experiment for step in plan.chaos])
     stats, window = run_stats(run, timeline)
     drift = check_drift(run, plan)
@@ -121,18 +134,32 @@ def gate_run(run: RunDir, plan: Plan, prometheus: PromSource | None = None) -> G
     release = judge_release(plan, release_record(run.events()), stats, _probe_stats(run))
     evaluations = (*judged(plan, stats, timeline, drift), *release)
     promql = from_prometheus(plan, stats, window, evaluations, prometheus)
-    verdict = _without_timeline(decide(promql.evaluations, plan.slos), timeline)
+    regressions = against.evaluations if against is not None else ()
+    verdict = _without_timeline(decide((*promql.evaluations, *regressions), plan.slos), timeline)
     verdict = promql.settle(_unfinished(verdict, run.header()))
     notes = _notes(run, plan, timeline, window, drift, outages)
+    notes += against.notes if against is not None else ()
     verdict = replace(verdict, reasons=(*verdict.reasons, *notes))
     result = GateResult(run.run_id, run.path, verdict, endpoint_summaries(stats), window,
-                        stats.generator, promql.sources)  # fmt: skip
+                        stats.generator, promql.sources,
+                        against.comparison if against is not None else None)  # fmt: skip
     run.write_json(VERDICT_FILE, result.to_dict(with_path=False))
     if plan.outputs.junit:
         run.write_text(JUNIT_FILE, junit_xml(result))
     if plan.outputs.summary:
         run.write_text(SUMMARY_FILE, markdown_summary(result))
+    write_report(run, plan, result)
     return result
+
+
+def _against(run: RunDir, plan: Plan, baseline: RunDir | None) -> BaselineJudgement | None:
+    """The regression limits judged against ``baseline`` (imported here: rollout.baseline
+    reads both runs with this module's helpers)."""
+    if baseline is None:
+        return None
+    from rollout.baseline import judge_against
+
+    return judge_against(run, baseline, plan)
 
 
 def _probe_stats(run: RunDir) -> RunStats | None:

@@ -9,6 +9,7 @@ from slo.verdict import Status
 
 if TYPE_CHECKING:
     from rollout.gate import GateResult
+    from slo.evaluation import Evaluation
 
 __all__ = ["format_value", "junit_xml", "markdown_summary"]
 
@@ -22,7 +23,9 @@ _ICON = {
 
 def junit_xml(result: GateResult) -> str:
     """One ``testcase`` per SLO: failed SLOs are failures, inconclusive ones errors, n/a
-    ones skipped (never a pass)."""
+    ones skipped (never a pass); each failure's message is the SLO's reason. Every case
+    carries where its figures came from (property ``source``: ``client``, ``prometheus``,
+    or ``baseline`` for a regression limit) and its observed value and threshold."""
     evaluations = result.verdict.evaluations
     suite = ET.Element(
         "testsuite",
@@ -34,6 +37,7 @@ def junit_xml(result: GateResult) -> str:
     )
     for ev in evaluations:
         case = ET.SubElement(suite, "testcase", classname=f"slo.{ev.kind}", name=ev.slo_id)
+        _properties(case, ev, result)
         if ev.status is Status.FAIL:
             ET.SubElement(case, "failure", message=ev.reason, type="slo_breach").text = ev.reason
         elif ev.status is Status.INCONCLUSIVE:
@@ -44,6 +48,22 @@ def junit_xml(result: GateResult) -> str:
     root.append(suite)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _properties(case: ET.Element, ev: Evaluation, result: GateResult) -> None:
+    source = "baseline" if ev.kind == "regression" else result.sources.get(ev.slo_id, "client")
+    properties = ET.SubElement(case, "properties")
+    shown = {
+        "source": source,
+        "status": ev.status.value,
+        "endpoint": ev.endpoint,
+        "observed": format_value(ev.observed, ev.unit),
+        "threshold": format_value(ev.threshold, ev.unit),
+    }
+    if ev.kind == "regression" and result.comparison is not None:
+        shown["baseline"] = result.comparison.baseline_run_id
+    for name, value in shown.items():
+        ET.SubElement(properties, "property", name=name, value=value)
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -91,4 +111,6 @@ def markdown_summary(result: GateResult) -> str:
             f"| `{es.endpoint}` | {planned} | {es.requests} | {es.failures} | {p[50.0]:.1f} "
             f"| {p[95.0]:.1f} | {p[99.0]:.1f} | {p[99.9]:.1f} | {es.max_ms:.1f} |"
         )
+    if result.comparison is not None:
+        lines += result.comparison.markdown()
     return "\n".join(lines) + "\n"

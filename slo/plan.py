@@ -30,6 +30,7 @@ from slo.objectives import (
     Slos,
     ThroughputObjective,
 )
+from slo.regression import Regression
 from slo.release_plan import Deploy, Rollback, release_problems
 from slo.target import SEED_MAX, SEED_MIN, Catalog, Probes, Target
 
@@ -246,6 +247,8 @@ class Plan(PlanModel):
     """The peak-day collector (``peakops collect``): slo.collect_model, docs/collect.md."""
     monitoring: Monitoring = Monitoring()
     """Prometheus and Alertmanager beside a rehearsal: slo.monitoring_plan, docs/alerts.md."""
+    regression: Regression | None = None
+    """Limits against a baseline run (``gate --baseline``): slo.regression, docs/ci.md."""
 
     @model_validator(mode="before")
     @classmethod

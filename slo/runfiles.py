@@ -31,6 +31,7 @@ __all__ = [
     "OMS_DIR",
     "PROBE_DIR",
     "RECONCILE_FILE",
+    "REPORT_FILE",
     "ROLLBACK_FAILED",
     "ROLLBACK_FINISHED",
     "ROLLBACK_REFUSED",
@@ -103,6 +104,8 @@ RECONCILE_FILE = "reconcile.json"
 VERDICT_FILE = "verdict.json"
 JUNIT_FILE = "junit.xml"
 SUMMARY_FILE = "summary.md"
+REPORT_FILE = "report.html"
+"""The self-contained HTML report (rollout.report); ``peakops report`` rebuilds it too."""
 
 
 def worker_traces_file(source: str) -> str:
