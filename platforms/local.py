@@ -7,7 +7,12 @@ in the work directory. With ``OmsConfig.fault_proxy`` the replicas and each stor
 inventory through supervised fault proxies (``faultproxy-orders-inventory``,
 ``faultproxy-store-1-inventory``), see :meth:`fault_proxies`.
 A supervisor thread restarts whatever exits, like a ReplicaSet;
-``deploy`` and ``rollback`` do a rolling replace. ``reference_oms`` is never imported:
+``deploy`` and ``rollback`` do a rolling replace, one replica at a time (the others keep
+serving the public port): SIGTERM the old process, which stops listening, drains its
+accept queue and finishes its requests in flight (``reference_oms.serving``); start the
+new one on the same ports; wait until it is healthy *and* listens on the public port (it
+listens only once ready); then the next. ``tests/platforms/test_local_rollout.py``
+measures it under load. ``reference_oms`` is never imported:
 it is started by module name, as a real OMS would be started from its image.
 It is the ``local`` :class:`~platforms.base.Platform` (helpers in :mod:`platforms.local_ops`).
 
@@ -20,6 +25,7 @@ Events passed to ``on_event`` (``replica`` is ``inventory`` or ``orders-N``)::
     replica_restart_failed  replica, error         (could not even spawn; retried)
     deploy_started / deploy_finished / deploy_failed (+ error)
                        from_version, to_version, rollback
+    replica_draining   replica, pid, version       (a rollout stops that process now)
     platform_stopped   version
 """
 
@@ -130,6 +136,8 @@ class LocalPlatform:
             ]
             for unit in [*replicas, *stores]:
                 local_ops.await_healthy(unit.child, deadline, timeout_s, self._clock)
+            for unit in replicas:
+                self._await_public(unit, deadline, timeout_s)
             self._supervisor.start()
             self._emit(
                 {
@@ -320,6 +328,8 @@ class LocalPlatform:
             old = unit.child.proc
         try:
             if old is not None:
+                draining = {"replica": unit.child.name, "pid": old.pid, "version": unit.version}
+                self._emit({"type": "replica_draining", **draining})
                 stop_all([old])
             with self._lock:
                 self._require_running()
@@ -329,9 +339,15 @@ class LocalPlatform:
                 self._spawn(child)
                 unit.reset(self._clock(), self._backoff)
             local_ops.await_healthy(unit.child, deadline, timeout_s, self._clock)
+            self._await_public(unit, deadline, timeout_s)
         finally:
             with self._lock:
                 unit.managed = True
+
+    def _await_public(self, unit: _Unit, deadline: float, timeout_s: float) -> None:
+        """Wait until a replica listens on the public port: it opens it once ready."""
+        port = self._layout.public_port
+        local_ops.await_listening(unit.child, port, deadline, timeout_s, self._clock)
 
     def _teardown(self) -> None:
         """Stop the supervisor and every child; safe to call more than once."""

@@ -1,14 +1,17 @@
 """Helpers of the local platform that need none of its state, for the ``Platform`` protocol.
 
-Waiting for a child to become healthy, its health, fault targets, which revision a
+Waiting for a child to become healthy and to listen, its health, fault targets, which revision a
 rollback restores, and how faults are reaped (every fault proxy reset).
 :class:`platforms.local.LocalPlatform` calls these; they keep no state.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import psutil
 
 from platforms.base import FaultTargets, Health, ReplicaTarget
 from platforms.faultproxy.client import FaultProxyClient
@@ -19,6 +22,7 @@ from slo.errors import InfraError, PeakopsError, RevertError
 __all__ = [
     "ReplicaInfo",
     "await_healthy",
+    "await_listening",
     "local_fault_targets",
     "local_health",
     "reset_fault_proxies",
@@ -53,6 +57,47 @@ def await_healthy(
         f"{child.name} did not become healthy at {child.health_url} within {timeout_s:g}s:"
         f" {reason}; last lines of {child.log_path}:\n{child.log_tail()}"
     )
+
+
+def await_listening(
+    child: ChildProcess,
+    port: int,
+    deadline: float,
+    timeout_s: float,
+    clock: Callable[[], float],
+    poll_s: float = 0.02,
+) -> None:
+    """Wait until ``child`` listens on ``port`` (the shared public port) or ``deadline``.
+
+    A replica answers its health check a moment before it listens on the public port
+    (it listens only once ready); a rollout must not stop the next replica before.
+    InfraError with the child's last log lines when it exits or the deadline passes.
+    """
+    while True:
+        reason = _not_listening(child, port)
+        if reason is None:
+            return
+        if reason.startswith("exited") or clock() >= deadline:
+            raise InfraError(
+                f"{child.name} did not listen on port {port} within {timeout_s:g}s: {reason};"
+                f" last lines of {child.log_path}:\n{child.log_tail()}"
+            )
+        time.sleep(poll_s)
+
+
+def _not_listening(child: ChildProcess, port: int) -> str | None:
+    pid = child.pid
+    if pid is None:
+        return f"exited with code {child.returncode}"
+    try:
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.NoSuchProcess:
+        return f"exited with code {child.returncode}"
+    except psutil.AccessDenied:  # cannot tell: its health check has to do
+        return None
+    if any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in conns):
+        return None
+    return "not listening yet"
 
 
 def local_health(

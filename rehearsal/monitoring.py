@@ -21,6 +21,7 @@ Prometheus that fails is recorded and said once, and the rehearsal goes on.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -44,6 +45,7 @@ from rehearsal.monitoring_config import (
     prometheus_config,
     run_rules,
     targets_document,
+    write_page_secret,
 )
 from rehearsal.monitoring_procs import Server, start_server
 from rehearsal.monitoring_relay import MetricsRelay
@@ -224,6 +226,7 @@ class LocalMonitor(_Watching):
     def _start(self) -> None:
         layout = self._layout
         layout.root.mkdir(parents=True, exist_ok=True)
+        write_page_secret(self._plan, layout, os.environ)  # monitoring.pageWebhook's token
         self._relay = MetricsRelay(self._run.file(EVENTS_FILE), self._events.emit).__enter__()
         rules = run_rules(self._plan, f"http://{self._relay.address}{WEBHOOK_PATH}")
         if rules.rules is not None:

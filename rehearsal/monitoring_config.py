@@ -1,28 +1,32 @@
 """What a rehearsal's Prometheus and Alertmanager are given: files, flags and rules.
 
-Pure but for ``find_binaries`` (a PATH lookup): the plan and a few addresses in,
-configuration data and command lines out. ``rehearsal.monitoring`` writes and runs them.
+Pure but for ``find_binaries`` (a PATH lookup) and ``write_page_secret``: the plan and
+a few addresses in, configuration data and command lines out. ``rehearsal.monitoring``
+writes and runs them.
 
 Everything lives in ``<run>/monitoring/`` (``MonitoringLayout``): the configurations,
-the run's rules, the OMS targets (file_sd), both data directories and both logs.
+the run's rules, the OMS targets (file_sd), both data directories and both logs, and
+the secret of the page webhook (``write_page_secret``, which writes it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from alerts.alert_rules import no_data_alerts
-from alerts.alertmanager import build_alertmanager
+from alerts.alertmanager import BearerWebhook, build_alertmanager
 from alerts.durations import format_window
 from alerts.model import AlertSlo, AlertSpec, Rule
 from alerts.render import render_yaml
 from alerts.rules import GENERATORS, build_rules
 from alerts.spec import LOAD_PROCESS, alert_spec
+from slo.errors import UsageError
 from slo.plan import Plan
 
 __all__ = [
@@ -31,6 +35,7 @@ __all__ = [
     "JOB_LOAD",
     "JOB_OMS",
     "LOAD_METRICS_PATH",
+    "PAGE_SECRET_FILE",
     "PROMETHEUS_BINARY",
     "RESEND_DELAY",
     "RUN_GENERATORS",
@@ -45,6 +50,7 @@ __all__ = [
     "run_no_data_alerts",
     "run_rules",
     "targets_document",
+    "write_page_secret",
 ]
 
 PROMETHEUS_BINARY: Final = "prometheus"
@@ -65,6 +71,9 @@ LOAD_METRICS_PATH: Final = "/load/metrics"
 """Where the relay serves the load process's metrics (``rehearsal.monitoring_relay``)."""
 WEBHOOK_PATH: Final = "/alertmanager"
 """Where the relay takes Alertmanager's notifications."""
+PAGE_SECRET_FILE: Final = "page-webhook-secret"
+"""The bearer token of ``monitoring.pageWebhook`` (mode 0600, beside alertmanager.yml,
+which names it relative: Alertmanager resolves it against its config file's folder)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,11 @@ class MonitoringLayout:
     def oms_targets(self) -> Path:
         """file_sd of the OMS processes, written once the target is up."""
         return self.root / "targets-oms.json"
+
+    @property
+    def page_secret(self) -> Path:
+        """The secret of ``monitoring.pageWebhook`` (``write_page_secret``)."""
+        return self.root / PAGE_SECRET_FILE
 
     @property
     def prometheus_data(self) -> Path:
@@ -167,7 +181,8 @@ RUN_GENERATORS: Final = tuple(
 
 def run_rules(plan: Plan, webhook_url: str) -> RunRules:
     """The plan's SLOs as rules over ``plan.monitoring.alertWindows``, for what a
-    rehearsal serves (the load process); pages and tickets go to ``webhook_url``.
+    rehearsal serves (the load process); pages and tickets go to ``webhook_url``, and
+    pages also to ``monitoring.pageWebhook`` with the token ``write_page_secret`` writes.
 
     Raises ``UsageError`` when an SLO cannot be expressed (a latency threshold that is
     not a bucket boundary, see docs/alerts.md).
@@ -186,7 +201,11 @@ def run_rules(plan: Plan, webhook_url: str) -> RunRules:
     )
     rules = build_rules(spec, RUN_GENERATORS) if spec.slos else None
     notes = (f"plan {plan.name}, rehearsal rules over window set {windows}",)
-    routes = build_alertmanager(spec.windows, page_url=webhook_url, ticket_url=webhook_url)
+    receiver = plan.monitoring.page_webhook
+    more = () if receiver is None else (BearerWebhook(receiver.url, PAGE_SECRET_FILE),)
+    routes = build_alertmanager(
+        spec.windows, page_url=webhook_url, ticket_url=webhook_url, page_webhooks=more
+    )
     return RunRules(
         windows=windows,
         rules=render_yaml(rules.to_dict(), (*notes, *rules.notes)) if rules else None,
@@ -194,6 +213,29 @@ def run_rules(plan: Plan, webhook_url: str) -> RunRules:
         watched=tuple(slo.id for slo in spec.slos),
         not_watched=dict(sorted(not_watched.items())),
     )
+
+
+def write_page_secret(plan: Plan, layout: MonitoringLayout, environ: Mapping[str, str]) -> None:
+    """Write the secret of ``monitoring.pageWebhook`` (from its ``credentialsEnv``) to
+    ``layout.page_secret``, readable by this user only; nothing without a page webhook.
+
+    Call it before Alertmanager starts. Raises ``UsageError`` (naming the variable, never
+    a value) when the variable is unset or empty.
+    """
+    receiver = plan.monitoring.page_webhook
+    if receiver is None:
+        return
+    secret = environ.get(receiver.credentials_env, "").strip()
+    if not secret:
+        raise UsageError(
+            f"monitoring.pageWebhook.credentialsEnv: ${receiver.credentials_env} is not set "
+            "or empty: export it with the secret of the receiver (peakops rollback serve)"
+        )
+    layout.root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(layout.page_secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        os.fchmod(file.fileno(), 0o600)  # an older file may have had a wider mode
+        file.write(secret)
 
 
 def prometheus_config(

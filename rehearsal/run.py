@@ -53,7 +53,7 @@ from rehearsal.seams import Seams
 from rehearsal.shutdown import Stopped, stop_on_signals
 from rollout.gate import GateResult, gate_run
 from rollout.promql_gate import PromSource
-from slo.errors import InfraError, PeakopsError
+from slo.errors import InfraError, PeakopsError, UsageError
 from slo.hosts import check_url
 from slo.plan import Plan, plan_snapshot
 from slo.policy import policy
@@ -130,6 +130,7 @@ def rehearse(
         try:
             _check_allowed(plan, allowed_hosts)
             _check_adapter(plan, plan_dir)
+            _check_page_webhook(plan)
             platform = seams.platform(plan, run, events)
             monitoring = late.enter_context(monitor(plan, run, notice, allowed_hosts))
             with _running(platform, plan, events) as endpoints:
@@ -190,6 +191,18 @@ def _check_adapter(plan: Plan, plan_dir: Path | None) -> None:
     """The adapter imports and fits, and its secrets are set, before anything starts."""
     check_plan_adapter(plan, plan_dir)
     resolve_adapter_options(plan.target.adapter_options, os.environ)
+
+
+def _check_page_webhook(plan: Plan) -> None:
+    """The secret of ``monitoring.pageWebhook`` is set, before anything starts (exit 2)."""
+    receiver = plan.monitoring.page_webhook
+    if receiver is None or not plan.monitoring.enabled:
+        return
+    if not os.environ.get(receiver.credentials_env, "").strip():
+        raise UsageError(
+            f"monitoring.pageWebhook.credentialsEnv: ${receiver.credentials_env} is not "
+            "set or empty: export the secret of the receiver (peakops rollback serve)"
+        )
 
 
 def _cleanup(

@@ -62,7 +62,9 @@ class RollbackAction(Protocol):
 class LocalRunRollback:
     """The local platform of the rehearsal whose run directory is ``run_dir``.
 
-    Alerts name it by ``run_id`` (the rehearsal's Prometheus adds it to every series).
+    Alerts name it by ``peakops_run`` (``slo.conventions.LABEL_RUN``: the rehearsal's
+    Prometheus attaches it, as an external label, to every alert it sends), or by
+    ``run_id`` (a Prometheus configured by hand).
     """
 
     def __init__(self, run_dir: Path, *, timeout_s: float | None = None) -> None:
@@ -76,7 +78,9 @@ class LocalRunRollback:
         return f"local platform of run {self.run_id}"
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return labels.get("run_id") == self.run_id
+        from slo.conventions import LABEL_RUN
+
+        return self.run_id in (labels.get(LABEL_RUN), labels.get("run_id"))
 
     def current_revision(self) -> str | None:
         return self._control.revisions().current

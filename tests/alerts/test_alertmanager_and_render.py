@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from alerts import generate_files
-from alerts.alertmanager import DEFAULT_PAGE_URL, build_alertmanager
+from alerts.alertmanager import DEFAULT_PAGE_URL, BearerWebhook, build_alertmanager
 from alerts.render import HEADER, render_yaml
 from alerts.window_sets import load_window_set
 from slo.loader import load_plan
@@ -36,6 +36,24 @@ def test_the_webhook_urls_are_parameters() -> None:
         "peakops-page": "http://127.0.0.1:1/page",
         "peakops-ticket": "http://127.0.0.1:2/ticket",
     }
+
+
+def test_more_page_webhooks_get_a_bearer_token_from_a_file_never_the_token() -> None:
+    receiver = BearerWebhook("http://127.0.0.1:3/alerts", "page-webhook-secret")
+    config = build_alertmanager(
+        load_window_set("rehearsal"), page_url="http://127.0.0.1:1/page", page_webhooks=[receiver]
+    )
+    pages = {r["name"]: r for r in config["receivers"]}["peakops-page"]["webhook_configs"]
+    assert pages == [
+        {"url": "http://127.0.0.1:1/page", "send_resolved": True},
+        {
+            "url": "http://127.0.0.1:3/alerts",
+            "send_resolved": True,
+            "http_config": {
+                "authorization": {"type": "Bearer", "credentials_file": "page-webhook-secret"}
+            },
+        },
+    ]
 
 
 def test_a_firing_page_inhibits_the_tickets_of_the_same_slo() -> None:

@@ -16,6 +16,7 @@ from rehearsal.monitoring_config import (
     alertmanager_argv,
     prometheus_argv,
     run_rules,
+    write_page_secret,
 )
 from rehearsal.monitoring_relay import notified_events
 from rehearsal.run import _check_allowed
@@ -240,3 +241,73 @@ def test_alertmanager_notifications_become_one_event_each() -> None:
          "receiver": "peakops-page", "starts_at": "2026-12-04T10:00:00Z"},
     ]  # fmt: skip
     assert notified_events("nonsense") == []
+
+
+# -- monitoring.pageWebhook: pages to the rollback receiver ---------------------------
+
+PAGE_WEBHOOK = "monitoring: {pageWebhook: {url: 'http://127.0.0.1:9094/alerts', %s}}\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "monitoring: {pageWebhook: {url: 'http://10.1.2.3:9094/alerts'}}\n",
+            "peak.yaml:9: monitoring.pageWebhook.url: host '10.1.2.3' is not loopback",
+        ),
+        (
+            "monitoring: {pageWebhook: {url: 'http://u:secret@127.0.0.1:9094/alerts'}}\n",
+            "monitoring.pageWebhook.url: credentials in the URL",
+        ),
+        (
+            PAGE_WEBHOOK % "credentialsEnv: 'secret value'",
+            "peak.yaml:9: monitoring.pageWebhook.credentialsEnv: not an environment variable",
+        ),
+        (
+            "monitoring: {prometheusUrl: 'http://127.0.0.1:9090', "
+            "pageWebhook: {url: 'http://127.0.0.1:9094/alerts'}}\n",
+            "monitoring.pageWebhook: pageWebhook needs the rehearsal's own Alertmanager",
+        ),
+        (
+            "monitoring: {enabled: false, pageWebhook: {url: 'http://127.0.0.1:9094/alerts'}}\n",
+            "but monitoring is disabled",
+        ),
+    ],
+    ids=[
+        "a page webhook off loopback is refused with file:line",
+        "credentials in the page webhook URL are refused and never echoed",
+        "credentialsEnv names a variable, never holds a secret",
+        "an existing Prometheus's Alertmanager is not the rehearsal's to configure",
+        "a page webhook while monitoring is off is a contradiction",
+    ],
+)
+def test_bad_page_webhooks_are_refused(extra: str, message: str) -> None:
+    with pytest.raises(PlanError) as caught:
+        plan(extra)
+    assert message in str(caught.value)
+    assert "secret value" not in str(caught.value) and ":secret@" not in str(caught.value)
+
+
+def test_pages_also_go_to_the_page_webhook_with_the_secret_in_a_private_file(
+    tmp_path: Path,
+) -> None:
+    with_webhook = plan(PAGE_WEBHOOK % "credentialsEnv: SHOP_HOOK")
+    rules = run_rules(with_webhook, "http://127.0.0.1:1/alertmanager")
+    assert "url: http://127.0.0.1:9094/alerts" in rules.alertmanager
+    assert "credentials_file: page-webhook-secret" in rules.alertmanager
+    layout = MonitoringLayout(tmp_path / "monitoring")
+
+    write_page_secret(with_webhook, layout, {"SHOP_HOOK": " s3cr3t\n"})
+
+    assert layout.page_secret.read_text() == "s3cr3t"
+    assert layout.page_secret.stat().st_mode & 0o777 == 0o600
+    assert "s3cr3t" not in rules.alertmanager
+
+
+def test_an_unset_page_webhook_secret_is_named_never_shown(tmp_path: Path) -> None:
+    layout = MonitoringLayout(tmp_path / "monitoring")
+    with pytest.raises(UsageError, match=r"\$PEAKOPS_WEBHOOK_SECRET is not set or empty"):
+        write_page_secret(plan(PAGE_WEBHOOK % ""), layout, {"PEAKOPS_WEBHOOK_SECRET": " "})
+    assert not layout.page_secret.exists()
+    write_page_secret(plan(), layout, {})  # no page webhook: nothing written
+    assert not layout.page_secret.exists()
