@@ -244,6 +244,7 @@ def test_a_rollback_that_does_not_happen_says_why(
 
 
 @pytest.mark.integration
+@pytest.mark.parallel
 @pytest.mark.skipif(PROMETHEUS is None, reason="needs the prometheus binary (make setup)")
 def test_watch_against_a_real_prometheus_names_the_breach(plan: Path, tmp_path: Path) -> None:
     """400 orders, one in five failed, scraped by a real Prometheus: the second interval

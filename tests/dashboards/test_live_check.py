@@ -45,6 +45,7 @@ from slo.plan import Plan
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.parallel,  # it checks that series exist, not how fast anything was
     pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs the prometheus binary"),
 ]
 

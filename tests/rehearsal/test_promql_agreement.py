@@ -52,6 +52,7 @@ from slo.runfiles import VERDICT_FILE
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.parallel,  # its pairs are far from their thresholds: load cannot flip them
     pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs the prometheus binary"),
 ]
 
