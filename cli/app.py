@@ -36,12 +36,14 @@ from cli.common import (
     parse_flag,
     run_with_progress,
     show,
+    stderr,
     stdout,
     stopped,
     with_breach_exit_code,
 )
 from cli.dashboards_commands import dashboards_app
 from cli.deploy_commands import deploy
+from cli.live_view import run_with_live_view
 from cli.profile_commands import profiles_app
 from cli.report_commands import report
 from cli.rollback_commands import rollback_app
@@ -107,8 +109,8 @@ def rehearse(
         )
         the_plan = with_breach_exit_code(the_plan, exit_code_on_breach)
         root = run_dir if run_dir is not None else Path(the_plan.outputs.run_dir)
-        result = run_with_progress(
-            the_plan, root, processes, allowed_hosts(allow_host), plan_dir=plan.parent
+        result = run_with_live_view(
+            the_plan, root, processes, allowed_hosts(allow_host), plan.parent, console=stderr
         )
     except PeakopsError as err:
         fail(err)

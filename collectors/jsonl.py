@@ -11,20 +11,28 @@ every reader parses each record once, here, into typed values: ``parse_jsonl`` r
 record parser built from the field checks below (``number``, ``count``, ``text``...),
 and any record that is not what its file promises becomes one ``RunDirError`` naming
 file, line, field and the bad value.
+
+A closed stream may be kept gzip-compressed (``latency.jsonl.gz``, written at the end
+of a rehearsal by ``collectors.compress``): every reader here takes the plain name and
+reads ``name`` while it exists, else ``name.gz`` (``stream_file``), naming the file it
+read in its errors.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, BinaryIO, Final, Literal, TypeVar, cast
 
 from slo.errors import RunDirError
 
 __all__ = [
+    "GZIP_SUFFIX",
     "REQUIRED",
     "JsonlAppender",
     "RecordError",
@@ -35,10 +43,14 @@ __all__ = [
     "maybe_text",
     "maybe_unix_time",
     "number",
+    "open_stream",
     "parse_jsonl",
     "read_jsonl",
     "read_numbered",
+    "read_stream",
     "shown",
+    "stream_file",
+    "stream_files",
     "text",
     "unix_time",
 ]
@@ -70,20 +82,71 @@ class JsonlAppender:
         self.close()
 
 
+GZIP_SUFFIX = ".gz"
+"""The suffix of a closed stream kept compressed: ``stock.jsonl.gz``."""
+
+_UNREADABLE = (OSError, EOFError, zlib.error)  # gzip: BadGzipFile is an OSError
+
+
+def stream_file(path: Path) -> Path:
+    """The file that holds the stream ``path``: ``path`` while it exists (being written,
+    or kept plain), else ``path.gz`` when the run compressed it, else ``path`` (missing).
+
+    A leftover plain file beside its ``.gz`` (compression cut short) is read, not the
+    ``.gz``: the plain file is complete, the next compression replaces it."""
+    if path.name.endswith(GZIP_SUFFIX) or path.exists():
+        return path
+    packed = path.with_name(path.name + GZIP_SUFFIX)
+    return packed if packed.exists() else path
+
+
+def stream_files(folder: Path, pattern: str) -> list[Path]:
+    """The files holding the streams of ``folder`` whose plain name matches ``pattern``
+    (``traces-*.jsonl``), plain or compressed, one per stream, sorted by name."""
+    plain = {p.name: p for p in folder.glob(pattern) if p.is_file()}
+    for packed in folder.glob(pattern + GZIP_SUFFIX):
+        name = packed.name.removesuffix(GZIP_SUFFIX)
+        if packed.is_file() and name not in plain:
+            plain[name] = packed
+    return [plain[name] for name in sorted(plain)]
+
+
+def open_stream(path: Path) -> BinaryIO:
+    """The stream ``path`` opened for reading bytes (``stream_file``; decompressed when it
+    is a ``.gz``). ``OSError`` when it cannot be opened, as ``open`` would."""
+    source = stream_file(path)
+    if source.name.endswith(GZIP_SUFFIX):
+        return cast(BinaryIO, gzip.open(source, "rb"))
+    return source.open("rb")
+
+
+def read_stream(path: Path) -> bytes:
+    """Every byte of the stream ``path``, decompressed (b"" when missing).
+
+    ``RunDirError`` naming the file read when it cannot be read (a directory, no
+    permission, a ``.gz`` that is not gzip or was cut short)."""
+    source = stream_file(path)
+    if not source.exists():
+        return b""
+    try:
+        with open_stream(source) as fh:
+            return fh.read()
+    except _UNREADABLE as err:
+        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+        raise RunDirError(f"{source}: cannot read: {reason}") from err
+
+
 def read_numbered(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line number, record)`` of a JSON-lines file (a missing file has none).
 
-    A torn last line (the writer was killed mid-write) is skipped; a bad line
-    anywhere else is corruption and raises ``RunDirError`` naming file and line, and so
-    does a file that cannot be read (a directory, no permission).
+    ``path`` is the stream's plain name; its ``.gz`` is read when only that exists
+    (``stream_file``), and errors name the file read. A torn last line (the writer was
+    killed mid-write) is skipped; a bad line anywhere else is corruption and raises
+    ``RunDirError`` naming file and line, and so does a file that cannot be read (a
+    directory, no permission, a damaged ``.gz``).
     """
-    if not path.exists():
-        return
-    try:
-        with path.open("rb") as fh:
-            lines = fh.read().split(b"\n")
-    except OSError as err:
-        raise RunDirError(f"{path}: cannot read: {err.strerror or err}") from err
+    source = stream_file(path)
+    lines = read_stream(source).split(b"\n")
     last = len(lines) - 1
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -93,9 +156,9 @@ def read_numbered(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         except (ValueError, RecursionError) as err:  # not JSON, not UTF-8, nested too deep
             if number - 1 == last:  # no trailing newline: a torn final write
                 return
-            raise RunDirError(f"{path}:{number}: corrupt record: {err}") from err
+            raise RunDirError(f"{source}:{number}: corrupt record: {err}") from err
         if not isinstance(record, dict):
-            raise RunDirError(f"{path}:{number}: expected a JSON object, got {shown(raw)}")
+            raise RunDirError(f"{source}:{number}: expected a JSON object, got {shown(raw)}")
         yield number, record
 
 
@@ -110,8 +173,9 @@ def parse_jsonl(path: Path, parse: Callable[[Record, str], T]) -> Iterator[T]:
 
     A ``RecordError`` from ``parse`` becomes a ``RunDirError`` naming file and line.
     """
-    for number, record in read_numbered(path):
-        where = f"{path}:{number}"
+    source = stream_file(path)
+    for number, record in read_numbered(source):
+        where = f"{source}:{number}"
         try:
             yield parse(record, where)
         except RecordError as err:

@@ -9,7 +9,9 @@ Layout (documented in docs/run-directory.md)::
         verdict.json, junit.xml, summary.md     written by the gate
 
 Everything but ``run.json`` is append-only JSON lines; ``run.json`` is replaced
-atomically (write to a temp file, rename), so a reader never sees half a header.
+atomically (write to a temp file, rename), so a reader never sees half a header. A
+finished run keeps its closed streams gzip-compressed (``collectors.compress``):
+``file`` and ``records`` find a stream in either form.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from collectors.jsonl import JsonlAppender, read_jsonl, shown
+from collectors.jsonl import JsonlAppender, read_jsonl, shown, stream_file
 from slo.conventions import RUN_FORMAT_VERSION
 from slo.errors import RunDirError
 from slo.runfiles import EVENTS_FILE, HEADER_FILE
@@ -98,10 +100,14 @@ class RunDir:
 
     @property
     def run_id(self) -> str:
-        return self.path.name
+        """The directory's name (``peakops gate .`` inside a run names it too)."""
+        return self.path.name or self.path.resolve().name
 
     def file(self, name: str) -> Path:
-        return self.path / name
+        """The path of ``name`` in the run; for a stream (``*.jsonl``) the file that holds
+        it: its ``.gz`` once the run compressed it (``collectors.jsonl.stream_file``)."""
+        path = self.path / name
+        return stream_file(path) if name.endswith(".jsonl") else path
 
     # -- header -----------------------------------------------------------------
 

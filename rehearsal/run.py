@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from collectors.adapters import check_plan_adapter, plan_adapter
 from collectors.cleanup import cleanup_run
+from collectors.compress import compress_closed
 from collectors.rundir import EventLog, RunDir, new_run_id
 from collectors.storewatch import StoreWatch
 from platforms.base import Endpoints, Platform
@@ -153,6 +154,7 @@ def rehearse(
             signals.hold()  # the stamp and the gate are not cut short by another signal
             run.finish(status, **detail)
             result = _gate(run, plan, events, monitoring.prometheus_url)
+            events.emit("streams_compressed", **compress_closed(run).event_fields())
             events.close()
     stopped = stopped or signals.held()
     if stopped is not None:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from collectors.jsonl import open_stream
 from collectors.latency import HdrDistribution, decode_histogram
 from collectors.records import parse_latency, parse_load
 from collectors.rundir import RunDir
@@ -143,9 +145,10 @@ def read_lenient(path: Path, parse: Parse[T], gaps: list[str], *, expected: bool
             gaps.append(f"{name}: missing")
         return []
     try:
-        lines = path.read_bytes().split(b"\n")
-    except OSError as err:
-        gaps.append(f"{name}: cannot read: {err.strerror or err}")
+        with open_stream(path) as stream:  # plain or .gz (collectors.compress)
+            lines = stream.read().split(b"\n")
+    except (OSError, EOFError, zlib.error) as err:
+        gaps.append(f"{name}: cannot read: {getattr(err, 'strerror', None) or err}")
         return []
     out: list[T] = []
     bad, first = 0, ""

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import heapq
 import json
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from collectors.jsonl import GZIP_SUFFIX, open_stream, stream_files
 from collectors.rundir import RunDir
 from slo.runfiles import TRACES_DIR, TRACES_FILE, worker_traces_file
 
@@ -61,17 +63,16 @@ class TraceData:
 
 
 def _files(run: RunDir) -> tuple[list[Path], list[Path]]:
-    clients = [run.file(TRACES_FILE)] if run.file(TRACES_FILE).is_file() else []
-    pattern = worker_traces_file("*")
-    clients += sorted(p for p in run.path.glob(pattern) if p.is_file())
+    # plain or .gz (collectors.compress)
+    clients = stream_files(run.path, TRACES_FILE) + stream_files(run.path, worker_traces_file("*"))
     folder = run.file(TRACES_DIR)
-    servers = sorted(p for p in folder.glob("*.jsonl") if p.is_file()) if folder.is_dir() else []
+    servers = stream_files(folder, "*.jsonl") if folder.is_dir() else []
     return clients, servers
 
 
 def _batches(path: Path, counter: list[int], needles: tuple[bytes, ...] = ()) -> Iterator[Any]:
     try:
-        with path.open("rb") as fh:
+        with open_stream(path) as fh:
             for raw in fh:
                 if needles and not any(n in raw for n in needles):
                     continue
@@ -79,7 +80,7 @@ def _batches(path: Path, counter: list[int], needles: tuple[bytes, ...] = ()) ->
                     yield json.loads(raw)
                 except (ValueError, RecursionError):
                     counter[0] += 1
-    except OSError:
+    except (OSError, EOFError, zlib.error):
         counter[0] += 1
 
 
@@ -147,7 +148,7 @@ def read_traces(run: RunDir, keep: int = SLOWEST) -> TraceData | None:
     chosen = sorted(slowest, key=lambda item: (-item[0], item[1]))
     members = _members({item[1] for item in chosen}, [*clients, *servers], bad)
     requests = [_request(span, members.get(trace_id, [])) for _, trace_id, _, span in chosen]
-    names = [str(p.relative_to(run.path)) for p in (*clients, *servers)]
+    names = [str(p.relative_to(run.path)).removesuffix(GZIP_SUFFIX) for p in (*clients, *servers)]
     return TraceData(requests, names, seen, bad[0])
 
 

@@ -16,13 +16,16 @@ checker's cost, so the per-record work here is kept to the minimum.
 from __future__ import annotations
 
 import bisect
+import io
 import itertools
 import json
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from collectors.jsonl import open_stream, stream_file
 from slo.errors import RunDirError
 
 __all__ = ["STREAMS", "Entry", "Source", "merge_batches", "merge_by_time", "read_records"]
@@ -53,7 +56,7 @@ class Source:
     @classmethod
     def file(cls, stream: str, path: Path, keep: Callable[[Record], bool] | None = None) -> Source:
         """The lines of ``path``, read lazily (a missing file has none)."""
-        return cls(stream, str(path), _file_blocks(path), keep)
+        return cls(stream, str(stream_file(path)), _file_blocks(path), keep)
 
     @classmethod
     def lines(cls, stream: str, label: str, lines: Iterable[str]) -> Source:
@@ -63,14 +66,16 @@ class Source:
 
 
 def _file_blocks(path: Path) -> Iterator[list[str]]:
+    """The lines of the stream ``path``, plain or ``.gz`` (``stream_file``), in blocks."""
+    path = stream_file(path)
     if not path.exists():
         return
     try:
-        with path.open(encoding="utf-8", errors="replace", newline="\n") as fh:
+        with io.TextIOWrapper(open_stream(path), "utf-8", "replace", newline="\n") as fh:
             while block := fh.readlines(_BLOCK_BYTES):
                 yield block
-    except OSError as err:  # a directory, no permission
-        raise RunDirError(f"{path}: cannot read: {err.strerror or err}") from err
+    except (OSError, EOFError, zlib.error) as err:  # a directory, no permission, a bad .gz
+        raise RunDirError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from err
 
 
 def read_records(path: Path) -> Iterator[tuple[int, Record]]:
@@ -80,9 +85,9 @@ def read_records(path: Path) -> Iterator[tuple[int, Record]]:
     line (a writer killed mid-write) is skipped, any other bad line raises
     ``RunDirError`` naming file and line.
     """
-    number = 0
+    number, label = 0, str(stream_file(path))
     for block in _file_blocks(path):
-        for record in _parse_block(block, str(path), number):
+        for record in _parse_block(block, label, number):
             number += 1
             if record is not None:
                 yield number, record

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from collectors.rundir import RunDir
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +63,7 @@ def test_a_store_sells_through_an_outage_and_reconciles(tmp_path: Path) -> None:
     assert results["no-stock-drift"]["status"] == "pass", results["no-stock-drift"]
     assert any(r.startswith("store outage ") for r in verdict["reasons"]), verdict["reasons"]
     # Store sales went to the store node, which recorded them in its own database.
-    ledger = [json.loads(line) for line in (run / "ledger.jsonl").read_text().splitlines()]
+    ledger = list(RunDir(run).records("ledger.jsonl"))  # compressed after the verdict
     store_sales = [r for r in ledger if r["phase"] == "ok" and r.get("channel") == "store"
                    and r["type"] == "place"]  # fmt: skip
     assert store_sales and {r["location"] for r in store_sales} == {"store-1"}
@@ -89,7 +91,7 @@ def test_store_stock_also_sold_online_is_oversold_once_the_store_reconciles(
     assert drift["violations_by_fault"]["store-offline"].get("oversell"), drift[
         "violations_by_fault"
     ]
-    final = [json.loads(line) for line in (run / "stock.jsonl").read_text().splitlines()]
+    final = list(RunDir(run).records("stock.jsonl"))
     below_zero = [r for r in final if r["kind"] == "truth" and r["phase"] == "final"
                   and r["available"] < 0]  # fmt: skip
     assert below_zero and {r["location"] for r in below_zero} == {"store-1"}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from collectors.jsonl import read_stream, stream_files
 from collectors.latency import merge
 from collectors.rundir import RunDir
 from platforms.local import LocalPlatform, OmsConfig
@@ -82,19 +83,20 @@ def test_trace_ids_cross_from_the_load_generator_into_the_oms(tmp_path: Path) ->
     run = only_run(tmp_path / "runs")
     client = spans(run.file("traces.jsonl"))
     # the store channel's orders go to the store node, the others to the orders replicas
-    files = [*run.file("traces").glob("orders-*.jsonl"), *run.file("traces").glob("store-*.jsonl")]
+    folder = run.file("traces")  # compressed after the verdict
+    files = [*stream_files(folder, "orders-*.jsonl"), *stream_files(folder, "store-*.jsonl")]
     server = [s for f in sorted(files) for s in spans(f)]
     client_orders = {s["spanId"]: s["traceId"] for s in client if s["name"] == "POST /orders"}
     server_orders = [s for s in server if s["name"] == "POST /orders" and s["kind"] == 2]
     assert client_orders and server_orders
     linked = [s for s in server_orders if client_orders.get(s.get("parentSpanId")) == s["traceId"]]
     assert len(linked) == len(server_orders) == len(client_orders)
-    assert any(f.name.startswith("store-") for f in files)
+    assert any(f.name.startswith("store-") for f in files)  # plain or .gz
 
 
 def spans(path: Path) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
-    for line in path.read_text().splitlines():
+    for line in read_stream(path).decode().splitlines():
         for resource in json.loads(line).get("resourceSpans", []):
             for scope in resource.get("scopeSpans", []):
                 out.extend(scope.get("spans", []))
