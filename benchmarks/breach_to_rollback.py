@@ -69,12 +69,12 @@ def main() -> int:
     done = [v for row in rows if (v := row["rollback done"]) is not None]
     if len(done) < len(rows):
         print(f"target: rollback done < {TARGET_S:g} s: MISSED (a run never rolled back)")
-        return 1
+        return 0
     worst = max(done)
     verdict = "met" if worst < TARGET_S else "MISSED"
     print(f"target: rollback done < {TARGET_S:g} s: max {worst:.1f} s = "
           f"{worst / TARGET_S:.2f}x the target: {verdict}")  # fmt: skip
-    return 0 if worst < TARGET_S else 1
+    return 0  # a benchmark prints figures; it does not judge them (docs/benchmarks.md)
 
 
 def _plan(work: Path, duration: str, offset: str) -> Path:
@@ -91,7 +91,8 @@ def _one(plan: Path, runs: Path) -> dict[str, float | None]:
     command = [str(PEAKOPS), "rehearse", "--plan", str(plan), "--run-dir", str(runs)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
     if done.returncode not in (0, 1):
-        sys.exit(f"rehearsal failed (exit {done.returncode}): {done.stderr[-2000:]}")
+        print(f"rehearsal failed (exit {done.returncode}): {done.stderr[-2000:]}", file=sys.stderr)
+        sys.exit(3)
     run = next(runs.iterdir())
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     verdict = json.loads((run / "verdict.json").read_text())
@@ -114,7 +115,8 @@ def _timings(events: list[dict[str, Any]], verdict: dict[str, Any]) -> dict[str,
 
     deploy = first("deploy_started", rollback=False)
     if deploy is None:
-        sys.exit("no deploy_started in the run: did the plan's deploy step run?")
+        print("no deploy_started in the run: did the plan's deploy step run?", file=sys.stderr)
+        sys.exit(3)
     rolled = first("rollback_finished")
     recovery = next(e for e in verdict["evaluations"] if e["slo_id"] == "rollback-recovery")
     recovered = None
