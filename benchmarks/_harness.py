@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from platforms.processes import die_with_parent_hook, free_port  # noqa: E402
 __all__ = [
     "BENCH_LOCUSTFILE",
     "ROOT",
+    "ListeningServer",
     "LocustStats",
     "free_port",
     "locust_command",
@@ -147,6 +149,42 @@ class LocustStats:
             last_request=max(float(e["last_request_timestamp"]) for e in entries),
             response_times=times,
         )
+
+
+class ListeningServer:
+    """A server child that prints ``listening <port>`` once bound on 127.0.0.1, for as
+    long as the ``with`` block runs (``stub_oms.py``, ``stalling_server.py``)."""
+
+    def __init__(self, command: Sequence[str], *, name: str, start_timeout_s: float = 10.0):
+        self.command = list(command)
+        self.name = name
+        self.start_timeout_s = start_timeout_s
+        self.child: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def pids(self) -> list[int]:
+        return [self.child.pid] if self.child is not None else []
+
+    def __enter__(self) -> ListeningServer:
+        self.child = spawn(self.command, stdout=subprocess.PIPE, cwd=ROOT)
+        try:
+            assert self.child.stdout is not None
+            ready, _, _ = select.select([self.child.stdout], [], [], self.start_timeout_s)
+            line = self.child.stdout.readline().decode().strip() if ready else ""
+            if not line.startswith("listening "):
+                raise RuntimeError(f"{self.name} did not start: {line!r}")
+            self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.child is not None:
+            stop(self.child)
+            if self.child.stdout is not None:
+                self.child.stdout.close()
+            self.child = None
 
 
 def tail(path: Path, lines: int = 8) -> str:

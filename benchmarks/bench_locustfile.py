@@ -7,6 +7,10 @@
   metrics server, client tracer at the plan's sample ratio) and a ``JourneyRunner`` per
   user running the ``url`` scenario's ``UrlVisit``, with the session flushed every
   0.25 s as ``scenarios/locustfile.py`` does. The loop body is ``ClosedShopper.journey``'s.
+- ``ShopperUser``: the default journey mix (``scenario: shoppers``, the plan's default
+  channels, funnels and cancel ratio) through the same request path, back to back, as
+  ``ClosedShopper`` runs it, against ``stub_oms.py``: what one load process can order.
+  The CPU file then also holds the orders confirmed and the journeys run.
 - ``PacedUser``: plain Locust paced with ``constant_throughput`` (closed loop).
 - ``CatchUser``, ``HeadersUser``: bare Locust plus, step by step, what our path asks of
   Locust (``name=``, ``catch_response``, then our three headers), for
@@ -42,13 +46,16 @@ from rehearsal.adhoc import url_flood_plan
 from scenarios.funnel import UrlVisit
 from scenarios.journeys import JourneyRunner
 from scenarios.session import LoadSession
-from slo.plan import plan_snapshot
+from slo.durations import format_duration
+from slo.plan import Plan, plan_snapshot, validate_plan
 
 FLUSH_EVERY_S = 0.25  # as scenarios/locustfile.py
-NOMINAL_RATE_PER_S = 5000.0  # the plan needs a rate; the closed loop at full speed ignores it
+NOMINAL_RATE_PER_S = 1000.0  # the plan needs a rate (within slo.plan.MAX_RATE_PER_MIN at
+# the peak multiplier); the closed loop at full speed ignores it
 
 _user_numbers = itertools.count(1)
 _window: dict[str, Any] = {}
+_journeys = [0]  # ShopperUser journeys run (a list: the users add to it)
 
 
 @events.init_command_line_parser.add_listener
@@ -75,24 +82,47 @@ def _init(environment: Environment, **_: Any) -> None:
     if options is None:
         return
     PacedUser.wait_time = constant_throughput(options.bench_user_rate)
-    if InstrumentedUser not in environment.user_classes:
+    ours = {InstrumentedUser, ShopperUser} & set(environment.user_classes)
+    if not ours:
         return  # the other arms pay for nothing of ours
     if not options.bench_run_root:
-        raise SystemExit("bench_locustfile: InstrumentedUser needs --bench-run-root")
-    plan = url_flood_plan(
-        url=(environment.host or "").rstrip("/") + "/",
-        rate_per_s=NOMINAL_RATE_PER_S,
-        duration_s=float(options.run_time or 10),
-        max_concurrency=options.num_users,
-        arrivals="uniform",
-        trace_sample_ratio=options.bench_trace_ratio,
-    )
+        raise SystemExit("bench_locustfile: our users need --bench-run-root")
+    url = (environment.host or "").rstrip("/") + "/"
+    duration_s = float(options.run_time or 10)
+    if ShopperUser in ours:
+        plan = _shoppers_plan(url, duration_s, options.num_users, options.bench_trace_ratio)
+    else:
+        plan = url_flood_plan(
+            url=url,
+            rate_per_s=NOMINAL_RATE_PER_S,
+            duration_s=duration_s,
+            max_concurrency=options.num_users,
+            arrivals="uniform",
+            trace_sample_ratio=options.bench_trace_ratio,
+        )
     run = RunDir.create(
         Path(options.bench_run_root), new_run_id(), plan=plan_snapshot(plan), git_sha=None
     )
     session = LoadSession(run, plan, source="bench", buffered=False)
     session.metrics_url = session.serve_metrics(0)
     environment.peakops_bench = session  # type: ignore[attr-defined]
+
+
+def _shoppers_plan(url: str, duration_s: float, users: int, trace_ratio: float) -> Plan:
+    """The default journey mix in the closed model against ``url`` (a reference-API OMS)."""
+    return validate_plan(
+        {
+            "apiVersion": "peakops/v1",
+            "name": "bench-shoppers",
+            "target": {"kind": "url", "baseUrl": url, "allowHosts": ["127.0.0.1"]},
+            "load": {"profile": "constant", "mode": "closed", "scenario": "shoppers",
+                     "duration": format_duration(duration_s), "users": users,
+                     "baseline": NOMINAL_RATE_PER_S * 60, "traceSampleRatio": trace_ratio},
+            "slos": {"minSamples": 1,
+                     "objectives": [{"id": "error-ratio", "kind": "error_ratio", "max": 0.01}]},
+        },
+        source="bench_locustfile",
+    )  # fmt: skip
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -145,6 +175,8 @@ def _stop(environment: Environment, **_: Any) -> None:
         session.flush(final=True)  # the rest of the interval records, and queued spans
     if window is not None and options is not None:
         window["run_dir"] = str(session.run.path) if session is not None else None
+        window["orders"] = session.meter.total_confirmed if session is not None else 0
+        window["journeys"] = _journeys[0]
         Path(options.bench_cpu_file).write_text(json.dumps(window))
 
 
@@ -186,6 +218,37 @@ class InstrumentedUser(FastHttpUser):
             self.runner.run(self.visit)
         finally:
             self.meter.finished()
+
+
+class ShopperUser(FastHttpUser):
+    """The default journey mix, back to back: ``ClosedShopper``'s loop without pacing."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        session = _session(self.environment)
+        number = next(_user_numbers)
+        self.session = session
+        self.journeys = session.journey_planner(10_000 + number, session.units())
+        host = self.host or ""
+        self.runner = JourneyRunner(  # built as scenarios/locustfile.py's ClosedShopper
+            self.client, run_id=session.run.run_id, adapter=session.adapter(host, None),
+            recorder=session.recorder, meter=session.meter, ledger=session.ledger,
+            tracer=session.tracer(host), key_prefix=f"{session.run.run_id}-u{os.getpid()}-{number}",
+            errors=session.errors, customer=session.plan.target.test_customer,
+            on_answer=session.answered,
+        )  # fmt: skip
+
+    @task
+    def journey(self) -> None:
+        session = self.session
+        plan = self.journeys.draw(time.perf_counter() - session.started)
+        session.meter.sent()
+        try:
+            self.runner.run(plan)
+        finally:
+            session.meter.finished()
+        _journeys[0] += 1
 
 
 class PacedUser(FastHttpUser):

@@ -24,10 +24,15 @@ our path with a tracer that samples nothing (every request still gets a span and
 Prints each round, the median requests/s of each arm, the cost per request over bare
 in microseconds, and the ratios, e.g. ``ratio instrumented/bare = 0.93 (target >= 0.90)``.
 For ours it also checks the run directory: requests recorded in ``latency.jsonl`` and
-spans in ``traces.jsonl``. A figure, not a test: nothing is asserted.
+spans in ``traces.jsonl``. Then (unless ``--no-orders``) the capacity a user plans
+with: rounds of the default journey mix (``ShopperUser``) against ``stub_oms.py``, an
+OMS that answers at once, and the median **orders per minute per core** (orders
+confirmed per CPU-minute of the Locust process). A figure, not a test: nothing is
+asserted.
 
     .venv/bin/python benchmarks/loadgen.py [--quick] [--breakdown] [--users 32]
-        [--rounds 5] [--seconds 10] [--trace-sample-ratio 0.1]
+        [--rounds 5] [--seconds 10] [--trace-sample-ratio 0.1] [--no-orders]
+        [--stub-latency-ms 0]
 
 Needs nginx (``apt-get install -y nginx-light``); this script starts its own, with a
 temporary config on a free port of 127.0.0.1, and stops it at the end.
@@ -43,8 +48,10 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from _harness import (
+    ListeningServer,
     LocustStats,
     locust_command,
     run_bounded,
@@ -58,6 +65,7 @@ from collectors.jsonl import read_jsonl
 TARGET_RATIO = 0.90
 SATURATED_TARGET_PERCENT = 80.0
 STARTUP_ALLOWANCE_S = 60.0  # Locust's start and stop, on top of the round's seconds
+STUB = Path(__file__).resolve().parent / "stub_oms.py"
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,17 @@ CATCH = Arm("+ name=, catch_response", "CatchUser")
 HEADERS = Arm("+ our 3 headers", "HeadersUser")
 NO_TRACER = Arm("ours, no tracer", "InstrumentedUser", ("--bench-no-tracer",), True)
 TRACE_0 = Arm("ours (trace 0)", "InstrumentedUser", ("--bench-trace-ratio", "0.0"), True)
+# The capacity figure: the default journey mix against the instant stub OMS.
+SHOPPERS = Arm("shoppers", "ShopperUser", (), True)
+
+
+class Target(Protocol):
+    """What a round runs against: nginx or the stub OMS."""
+
+    @property
+    def url(self) -> str: ...
+
+    def pids(self) -> list[int]: ...
 
 
 def ours_arm(ratio: float) -> Arm:
@@ -89,23 +108,33 @@ class Round:
     target_cpu_percent: float
     recorded: int | None  # requests in the run's latency.jsonl (ours only)
     spans: int | None  # spans in the run's traces.jsonl (ours only)
+    orders: int = 0  # orders confirmed (shoppers only)
+    journeys: int = 0
+    wall_s: float = 0.0  # test start to test stop
+    cpu_s: float = 0.0  # the Locust process's CPU in that window
 
     @property
     def rps(self) -> float:
         return self.stats.ok / self.stats.seconds
 
+    @property
+    def orders_per_min_per_core(self) -> float:
+        """Orders confirmed per minute of one fully busy core (the Locust process's CPU)."""
+        return self.orders / max(self.cpu_s, 1e-9) * 60
 
-def run_round(arm: Arm, nginx: Nginx, *, users: int, seconds: float, work: Path, tag: str) -> Round:
+
+def run_round(arm: Arm, target: Target, *, users: int, seconds: float, work: Path,
+              tag: str) -> Round:  # fmt: skip
     """One fresh Locust process running ``arm`` for ``seconds``."""
     json_base = work / f"{tag}-stats"
     cpu_file = work / f"{tag}-cpu.json"
     extra = ["--bench-cpu-file", str(cpu_file),
-             "--bench-target-pids", ",".join(map(str, nginx.pids())), *arm.options]  # fmt: skip
+             "--bench-target-pids", ",".join(map(str, target.pids())), *arm.options]  # fmt: skip
     if arm.ours:
         extra += ["--bench-run-root", str(work / f"{tag}-runs")]
     log = work / f"{tag}-locust.log"
     command = locust_command(
-        nginx.url, arm.user_class, users=users, seconds=seconds, json_base=json_base, extra=extra
+        target.url, arm.user_class, users=users, seconds=seconds, json_base=json_base, extra=extra
     )
     code = run_bounded(command, timeout_s=seconds + STARTUP_ALLOWANCE_S, log=log)
     stats_file = json_base.parent / f"{json_base.name}.json"  # Locust appends .json
@@ -121,6 +150,10 @@ def run_round(arm: Arm, nginx: Nginx, *, users: int, seconds: float, work: Path,
         target_cpu_percent=100 * window["target_cpu_s"] / window["wall_s"],
         recorded=recorded,
         spans=spans,
+        orders=int(window.get("orders") or 0),
+        journeys=int(window.get("journeys") or 0),
+        wall_s=float(window["wall_s"]),
+        cpu_s=float(window["cpu_s"]),
     )
 
 
@@ -150,16 +183,7 @@ def describe(arm: Arm, result: Round) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke mode: 2 rounds of 5 s")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="also run the steps from bare to ours (7 arms, 3 rounds)")  # fmt: skip
-    parser.add_argument("--users", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=None, help="default 5 (--quick: 2)")
-    parser.add_argument("--seconds", type=float, default=None, help="per round; default 10 (5)")
-    parser.add_argument("--trace-sample-ratio", type=float, default=0.1,
-                        help="of the 'ours' arm (the plan default is 0.1)")  # fmt: skip
-    args = parser.parse_args()
+    args = _arguments()
     rounds = args.rounds or (2 if args.quick else 3 if args.breakdown else 5)
     seconds = args.seconds or (5.0 if args.quick else 10.0)
     binary = find_nginx()
@@ -176,6 +200,7 @@ def main() -> int:
     else:
         arms = [BARE, ours, ALL_TRACED]
     results: dict[str, list[Round]] = {arm.label: [] for arm in arms}
+    shoppers: list[Round] = []
     with sigterm_raises(), tempfile.TemporaryDirectory(prefix="peakops-loadgen-") as tmp:
         work = Path(tmp)
         with Nginx(binary, work / "nginx") as nginx:
@@ -194,8 +219,80 @@ def main() -> int:
                     )
                     results[arm.label].append(result)
                     print(f"round {number + 1}/{rounds}  {describe(arm, result)}", flush=True)
+        if not args.no_orders:
+            shoppers = run_shoppers(args, rounds=rounds, seconds=seconds, work=work)
     report(arms, results, ours=ours, breakdown=args.breakdown)
+    if shoppers:
+        report_shoppers(shoppers)
     return 0
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke mode: 2 rounds of 5 s")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also run the steps from bare to ours (7 arms, 3 rounds)")  # fmt: skip
+    parser.add_argument("--users", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=None, help="default 5 (--quick: 2)")
+    parser.add_argument("--seconds", type=float, default=None, help="per round; default 10 (5)")
+    parser.add_argument("--trace-sample-ratio", type=float, default=0.1,
+                        help="of the 'ours' arm (the plan default is 0.1)")  # fmt: skip
+    parser.add_argument("--no-orders", action="store_true",
+                        help="skip the orders-per-minute rounds against the stub OMS")  # fmt: skip
+    parser.add_argument("--stub-latency-ms", type=float, default=0.0,
+                        help="the stub OMS's answer delay (default 0: at once)")  # fmt: skip
+    return parser.parse_args()
+
+
+def run_shoppers(
+    args: argparse.Namespace, *, rounds: int, seconds: float, work: Path
+) -> list[Round]:
+    """Rounds of the default journey mix against the stub OMS: the capacity figure."""
+    command = [sys.executable, str(STUB), "--port", "0",
+               "--latency-ms", str(args.stub_latency_ms)]  # fmt: skip
+    results: list[Round] = []
+    with ListeningServer(command, name="stub OMS") as stub:
+        print(
+            f"orders: the default journey mix (plan defaults: channels, funnels, cancel ratio "
+            f"0.1, trace ratio 0.1) against benchmarks/stub_oms.py on {stub.url} (answers "
+            f"after {args.stub_latency_ms:g} ms); one Locust process, {args.users} users, no "
+            f"wait time; {rounds} rounds x {seconds:g} s",
+            flush=True,
+        )
+        for number in range(rounds):
+            result = run_round(SHOPPERS, stub, users=args.users, seconds=seconds, work=work,
+                               tag=f"s{number + 1}")  # fmt: skip
+            results.append(result)
+            print(f"round {number + 1}/{rounds}  {describe_shoppers(result)}", flush=True)
+    return results
+
+
+def describe_shoppers(result: Round) -> str:
+    s = result.stats
+    text = (
+        f"shoppers  {result.journeys:>7,} journeys, {result.orders:>6,} orders confirmed, "
+        f"{s.requests:>7,} requests in {result.wall_s:5.2f} s = "
+        f"{result.orders_per_min_per_core:8,.0f} orders/min per core  (Locust CPU "
+        f"{result.locust_cpu_percent:3.0f} %, stub CPU {result.target_cpu_percent:3.0f} %; "
+        f"recorded {result.recorded or 0:,}"
+    )
+    if s.failures:
+        text += f", {s.failures:,} FAILED"
+    return text + ")"
+
+
+def report_shoppers(rounds: list[Round]) -> None:
+    """The median round's orders per minute per core, and what a request costs there."""
+    per_core = statistics.median(r.orders_per_min_per_core for r in rounds)
+    rps = statistics.median(r.stats.requests / max(r.cpu_s, 1e-9) for r in rounds)
+    counted = sum(r.stats.requests for r in rounds)
+    recorded = sum(r.recorded or 0 for r in rounds)
+    busiest = max(r.target_cpu_percent for r in rounds)
+    print(
+        f"orders per minute per core (default journey mix, instant target): {per_core:,.0f} "
+        f"(median of {len(rounds)}; {rps:,.0f} requests/s per core; recorded {recorded:,} of "
+        f"the {counted:,} requests Locust counted; stub CPU at most {busiest:.0f} %)"
+    )
 
 
 def report(arms: list[Arm], results: dict[str, list[Round]], *, ours: Arm, breakdown: bool) -> None:

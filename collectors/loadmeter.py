@@ -41,9 +41,15 @@ class LoadMeter:
         self._clock = clock
         self._source = source
         self._index = int(clock() // interval_s)
+        self._bounds()
         self._reset()
         self.active = 0
         self.total_confirmed = 0
+
+    def _bounds(self) -> None:
+        # The open interval on the clock: ``_roll`` within it is two comparisons.
+        self._since = self._index * self._interval
+        self._until = (self._index + 1) * self._interval
 
     def _reset(self) -> None:
         self.arrivals_planned = 0.0
@@ -67,10 +73,12 @@ class LoadMeter:
             self.planned[endpoint] += count  # type: ignore[assignment]
 
     def sent(self) -> None:
-        self._roll()
+        if not self._since <= self._clock() < self._until:
+            self._roll()
         self.arrivals_sent += 1
-        self.active += 1
-        self.active_max = max(self.active_max, self.active)
+        active = self.active = self.active + 1
+        if active > self.active_max:
+            self.active_max = active
 
     def finished(self) -> None:
         self.active -= 1
@@ -89,6 +97,7 @@ class LoadMeter:
         if final:
             self._emit()
             self._index = int(self._clock() // self._interval) + 1
+            self._bounds()
             self._reset()
         else:
             self._roll()
@@ -98,6 +107,7 @@ class LoadMeter:
         if index != self._index:
             self._emit()
             self._index = index
+            self._bounds()
             self._reset()
 
     def _emit(self) -> None:

@@ -116,16 +116,16 @@ class JourneyRunner:
         self.serial = 0
         # Built once, not per request: this is the load generator's hot path.
         self._routes: dict[str, str] = {}
-        self._url_calls: dict[str, Callable[[], HttpCall]] = {}
+        self._visits: dict[str, tuple[HttpCall, str]] = {}  # url path: (call, absolute URL)
 
     def run(self, plan: JourneyPlan | UrlVisit, intended: float | None = None) -> None:
         """Run ``plan``; ``intended`` (``time.perf_counter`` scale) times its first request."""
         if isinstance(plan, UrlVisit):
-            make = self._url_calls.get(plan.path)
-            if make is None:
-                call = HttpCall("GET", self._url(plan.path))  # joined once, not per request
-                make = self._url_calls[plan.path] = _constant(call)
-            self._call(make, plan.endpoint, intended, ok=_OK_URL)
+            visit = self._visits.get(plan.path)
+            if visit is None:  # joined once, not per request
+                url = self._url(plan.path)
+                visit = self._visits[plan.path] = (HttpCall("GET", url), url)
+            self._send(visit[0], visit[1], plan.endpoint, intended, _OK_URL, None)
             return
         for sku in plan.browse:
             make = partial(self.adapter.stock_check_call, sku, plan.channel)
@@ -182,11 +182,26 @@ class JourneyRunner:
         failed request (see the module docstring) and, when read, an outcome of ``fail``
         (nothing was sent) or ``info`` (it may have been).
         """
-        span: Span | None = None
         try:
             call = make()
             url = self._url(call.path)
-            headers = {**call.headers, **self.headers} if call.headers else dict(self.headers)
+        except Exception as err:  # nothing was sent
+            return self._raised(err, endpoint, intended, None, read, sent=False)
+        return self._send(call, url, endpoint, intended, ok, read)
+
+    def _send(
+        self,
+        call: HttpCall,
+        url: str,
+        endpoint: str,
+        intended: float | None,
+        ok: range,
+        read: Read | None,
+    ) -> Outcome | None:
+        """Send ``call`` to ``url`` and record it (``_call``, once the call is built)."""
+        span: Span | None = None
+        try:
+            headers = {**call.headers, **self.headers} if call.headers else self.headers.copy()
             if self.tracer is not None:
                 span = self.tracer.start(endpoint, call.method, url, headers)
             route = self._routes.get(endpoint)
@@ -209,10 +224,10 @@ class JourneyRunner:
                     good = outcome is not None and answered_ok(status, outcome)
                 else:
                     good = status in ok
-                kind = "" if good else failure_kind(getattr(resp, "error", None), status)
                 if good:
                     resp.success()
                 else:
+                    kind = failure_kind(getattr(resp, "error", None), status)
                     resp.failure(kind if unread is None else type(unread).__name__)
         except Exception as err:  # it may have been sent (and applied)
             since = intended if intended is not None else started
@@ -224,18 +239,28 @@ class JourneyRunner:
             self._answered(endpoint, status, outcome)
             return outcome
         latency = ended - (intended if intended is not None else started)
-        trace_id = span.trace_id_hex if span is not None else None
         if good:
-            self.recorder.record(endpoint, latency, True, trace_id)
+            if span is None:
+                self.recorder.record(endpoint, latency, True)
+            else:
+                self.recorder.record(endpoint, latency, True, span.trace_id_hex)
+                span.end(status or None)
         else:
-            self.recorder.record(endpoint, latency, False, trace_id, kind)
-            transport = getattr(resp, "error", None) if status == 0 else None
-            self.errors.count(kind, endpoint, transport, raised=False)
-        if span is not None:
-            span.end(status or None, None if good else kind)
+            self._failed(endpoint, latency, span, status, kind, resp)
         if outcome is not None:
             self._answered(endpoint, status, outcome)
         return outcome
+
+    def _failed(
+        self, endpoint: str, latency: float, span: Span | None, status: int, kind: str, resp: Any
+    ) -> None:
+        """Record a request that was answered (or not: status 0) as failed with ``kind``."""
+        trace_id = span.trace_id_hex if span is not None else None
+        self.recorder.record(endpoint, latency, False, trace_id, kind)
+        transport = getattr(resp, "error", None) if status == 0 else None
+        self.errors.count(kind, endpoint, transport, raised=False)
+        if span is not None:
+            span.end(status or None, kind)
 
     def _answered(self, endpoint: str, status: int, outcome: Outcome) -> None:
         if self.on_answer is not None:
@@ -277,10 +302,6 @@ def _read(
     except Exception as err:
         return None, err
     return outcome, None
-
-
-def _constant(call: HttpCall) -> Callable[[], HttpCall]:
-    return lambda: call
 
 
 def _json(resp: Any) -> dict[str, Any] | None:

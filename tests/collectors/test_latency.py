@@ -277,3 +277,40 @@ def test_an_endpoint_where_every_request_failed_is_reported_in_valid_json(tmp_pa
     json.dumps(line, allow_nan=False)  # no Infinity in verdict.json
     assert line["p99_ms"] == 0.0 and line["failures"] == 20
     assert 0.99 < line["failed_p99_ms"] <= 1.01
+
+
+@pytest.mark.parametrize(
+    ("latencies_s", "flushes"),
+    [
+        ([random.Random(1).lognormvariate(-6, 1.5) for _ in range(5000)], 0),
+        ([random.Random(2).lognormvariate(-6, 1.5) for _ in range(5000)], 3),
+        ([0.0, -1.0, 1e-7, 0.5, 4000.0, 0.000123, 0.000123, 3599.9], 1),
+    ],
+    ids=[
+        "a batch of successful requests builds the histogram one record per request would",
+        "flushes inside the interval change nothing in the histogram",
+        "latencies out of range are clamped as one record per request would",
+    ],
+)
+def test_batched_latencies_give_exactly_the_per_request_histogram(
+    latencies_s: list[float], flushes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("collectors.latency.FOLD_AT", 100)  # flushes add their batches
+    clock = FakeClock(1000.0)
+    rec, out = recorder(clock)
+    expected = new_histogram()
+    every = max(1, len(latencies_s) // (flushes + 1))
+    for number, latency in enumerate(latencies_s, 1):
+        rec.record("GET /", latency, ok=True)
+        expected.record_value(min(max(int(latency * 1_000_000), 1), 3_600_000_000))
+        if flushes and number % every == 0:
+            rec.flush()  # the interval is still open: adds the batch so far
+    rec.flush(final=True)
+    (record,) = out
+    got = decode_histogram(record["hist"])
+    assert record["ok"] == len(latencies_s)
+    assert got.encode() == expected.encode()
+    assert (got.get_min_value(), got.get_max_value()) == (
+        expected.get_min_value(),
+        expected.get_max_value(),
+    )

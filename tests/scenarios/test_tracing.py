@@ -103,6 +103,19 @@ def test_an_unsampled_request_still_propagates_its_trace_context() -> None:
     assert rec.finished() == []
 
 
+def test_each_unsampled_request_gets_its_own_trace_and_span_ids() -> None:
+    rec = recorded(sample_ratio=0.0)
+    tracer = rec.tracer()
+    seen = set()
+    for _ in range(200):
+        _, headers = one_request(tracer)
+        match = TRACEPARENT.match(headers["traceparent"])
+        assert match, headers["traceparent"]
+        seen.add((match["trace"], match["span"]))
+    assert len(seen) == 200
+    assert len({trace for trace, _ in seen}) == 200
+
+
 def test_the_baggage_header_carries_the_run_id_and_extra_entries() -> None:
     rec = recorded()
     _, headers = one_request(rec.tracer(run_id="run-7", baggage={"peakops.synthetic": "true"}))
