@@ -59,7 +59,14 @@ def test_a_store_sells_through_an_outage_and_reconciles(tmp_path: Path) -> None:
     # The truth drifted during the outage; the SLO tolerates only that fault.
     drift = json.loads((run / "drift.json").read_text())
     assert drift["violations_by_fault"].get("store-offline", {}).get("truth_outside_interval")
-    assert "none" not in drift["violations_by_fault"], drift["violations_by_fault"]
+    # No drift outside the outage. A false sold-out may still happen there: the reference
+    # OMS (v1) reserves at the one location its channel view shows fullest, and refuses
+    # when that location has just sold out even if another still has the SKU (seen in CI:
+    # one such order at a warehouse 6 s after the heal; the ledger shows the other
+    # location's unit sold 0.3 s later). That is judged by few-false-sold-outs, not here.
+    outside = drift["violations_by_fault"].get("none", {})
+    assert set(outside) <= {"undersell"}, drift["violations_by_fault"]
+    assert results["few-false-sold-outs"]["status"] == "pass", results["few-false-sold-outs"]
     assert results["no-stock-drift"]["status"] == "pass", results["no-stock-drift"]
     assert any(r.startswith("store outage ") for r in verdict["reasons"]), verdict["reasons"]
     # Store sales went to the store node, which recorded them in its own database.
