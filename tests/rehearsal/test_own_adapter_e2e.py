@@ -87,6 +87,7 @@ def peakops(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.integration
+@pytest.mark.parallel  # it checks where the adapter ran and what was cleaned up, not latency
 def test_an_adapter_next_to_the_plan_runs_everywhere_caps_units_and_cleans_up(
     oms: LocalPlatform, tmp_path: Path
 ) -> None:

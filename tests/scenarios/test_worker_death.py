@@ -30,7 +30,7 @@ from rehearsal.load import locust_command
 from slo.plan import plan_snapshot
 from slo.runfiles import LATENCY_FILE
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.parallel]  # process lifetimes, not latency
 
 ROOT = Path(__file__).resolve().parents[2]
 GONE_WITHIN_S = 5.0
