@@ -182,20 +182,28 @@ class ClientTracer:
         # (endpoint, method, scheme://host:port) -> span name and the attributes it shares
         self._static: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
 
-    def start(self, endpoint: str, method: str, url: str, headers: dict[str, str]) -> SpanHandle:
+    @property
+    def baggage_header(self) -> str:
+        """The ``baggage`` header every request carries (empty: none), encoded once."""
+        return self._baggage_header
+
+    def start(
+        self, endpoint: str, method: str, url: str, headers: dict[str, str], baggage: bool = True
+    ) -> SpanHandle:
         """Start a CLIENT span named ``endpoint`` (e.g. ``POST /orders``) and fill ``headers``.
 
         ``endpoint`` is the route-template name of ``slo.conventions``; it is used as the
         span name, prefixed by ``method`` if it does not already start with it.
-        ``headers`` gains ``traceparent`` (``tracestate`` when there is one) and
-        ``baggage``; unsampled requests propagate too (sampled flag off).
+        ``headers`` gains ``traceparent`` (``tracestate`` when there is one) and, unless
+        ``baggage`` is false (the caller sends ``baggage_header`` itself, e.g. as a
+        session default), ``baggage``; unsampled requests propagate too (sampled flag off).
         """
         if self._random() >= self._ratio or (self._budget and not self._budget.take()):
             # Trace and span id from one draw, hex-encoded as bytes: formatting two big
             # ints with ``:032x`` cost 2.5x as much, on every unsampled request.
             ids = self._bits(192).to_bytes(24).hex()
             headers["traceparent"] = f"00-{ids[:32]}-{ids[32:]}-00"
-            if self._baggage_header:
+            if baggage and self._baggage_header:
                 headers["baggage"] = self._baggage_header
             return _UNSAMPLED  # type: ignore[return-value]
         if url[:1] == "/":
@@ -211,7 +219,7 @@ class ClientTracer:
         attributes["url.full"] = url
         span = self._tracer.start_span(name, self._root, SpanKind.CLIENT, attributes)
         self._propagator.inject(headers, set_span_in_context(span, self._root))
-        if self._baggage_header:
+        if baggage and self._baggage_header:
             headers["baggage"] = self._baggage_header
         context = span.get_span_context()
         return SpanHandle(span, f"{context.trace_id:032x}" if context.trace_flags & 1 else None)

@@ -7,9 +7,11 @@ gets ``fail`` (nothing was sent) or ``info`` (it may have been).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,8 +147,8 @@ def harness(
         run_id="run-1", adapter=adapter or FakeAdapter(),  # type: ignore[arg-type]
         recorder=IntervalRecorder(latency.append, clock=lambda: 1000.0),
         meter=LoadMeter(lambda _r: None, cpu_percent=lambda: 0.0),
-        ledger=Ledger(ledger.append, source="load"), tracer=None, key_prefix="k",
-        errors=errors, **extra,
+        ledger=Ledger(ledger.append, source="load"), key_prefix="k", errors=errors,
+        **{"tracer": None, **extra},
     )  # fmt: skip
     return Harness(runner, session, latency, ledger, errors)
 
@@ -403,3 +405,162 @@ def test_an_answer_the_adapter_chokes_on_goes_to_the_hook_as_unknown() -> None:
     )
     h.runner.run(ORDER)
     assert answers == [(201, "info")]
+
+
+class LocustLike(FakeSession):
+    """A session like Locust's: default headers on its HTTP client, sent with every request."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.client = type("UserAgent", (), {"default_headers": {"User-Agent": "ua"}})()
+        self.headers: list[dict[str, str]] = []
+        self.caught: list[bool] = []
+
+    def request(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
+        self.headers.append(dict(kwargs.get("headers") or {}))
+        self.caught.append(bool(kwargs.get("catch_response")))
+        return super().request(method, url, **kwargs)
+
+
+def test_the_runs_tag_goes_into_the_sessions_default_headers_once() -> None:
+    session = LocustLike(answers={"POST": Answer(410)})
+    h = harness(ShopLikeAdapter(), session)
+    h.runner.run(ORDER)
+    assert session.client.default_headers == {
+        "User-Agent": "ua", "X-Peakops-Run-Id": "run-1",
+        "baggage": "peakops.run_id=run-1,peakops.synthetic=true",
+    }  # fmt: skip
+    (stock, place) = session.headers
+    assert stock == {}  # the tag comes from the defaults: nothing to add per request
+    assert place == {"Idempotency-Token": "k-1"}  # the forged tag is dropped, not sent
+
+
+def test_an_adapter_cannot_override_the_default_tag_in_any_case() -> None:
+    class Forging(FakeAdapter):
+        def stock_check_call(self, sku: str, channel: str) -> HttpCall:
+            headers = {"x-peakops-run-id": "forged", "BAGGAGE": "peakops.synthetic=false",
+                       "Accept": "application/json"}  # fmt: skip
+            return HttpCall("GET", f"/stock/{sku}", headers=headers)
+
+    session = LocustLike()
+    harness(Forging(), session).runner.run(ORDER)
+    assert session.headers[0] == {"Accept": "application/json"}
+
+
+def test_only_order_operations_ask_locust_to_let_us_judge_the_answer() -> None:
+    session = LocustLike(answers={"POST": CONFIRMED})
+    h = harness(session=session)
+    h.runner.run(ORDER)
+    h.runner.run(UrlVisit(path="/", endpoint="GET /"))
+    assert [m for m, _ in session.sent] == ["GET", "POST", "GET"]
+    assert session.caught == [False, True, False]  # stock check, order, url visit
+
+
+URL_ANSWERS = {
+    "a 2xx is a success": (Answer(200), True, None),
+    "a redirect left unfollowed is an answer, a success": (Answer(302), True, None),
+    "a 404 is counted as HTTP and its status": (Answer(404), False, "HTTP 404"),
+    "a 503 is counted as HTTP and its status": (Answer(503), False, "HTTP 503"),
+    "a refused connection is counted by its type": (
+        Answer(0, error=ConnectionRefusedError(111, "refused")), False, "ConnectionRefusedError",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "ok", "error"), URL_ANSWERS.values(), ids=URL_ANSWERS.keys())
+def test_a_url_visit_judged_by_its_status_is_recorded_as_before(
+    answer: Answer, ok: bool, error: str | None
+) -> None:
+    h = harness(session=LocustLike(answers={"GET": answer}))
+    h.runner.run(UrlVisit(path="/", endpoint="GET /"))
+    visited = h.merged()["GET /"]
+    assert (visited.ok, visited.fail) == ((1, 0) if ok else (0, 1))
+    assert visited.errors == ({} if error is None else {error: 1})
+    assert h.errors.counts == ({} if error is None else {error: 1})
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0], ids=["unsampled", "sampled"])
+def test_a_traced_request_adds_only_its_trace_context_to_the_default_tag(ratio: float) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from scenarios.tracing import ClientTracer
+
+    tracer = ClientTracer(TracerProvider().get_tracer("t"), run_id="run-1",
+                          baggage={"peakops.synthetic": "true"}, sample_ratio=ratio)  # fmt: skip
+    session = LocustLike()
+    h = harness(session=session, tracer=tracer)
+    h.runner.run(UrlVisit(path="/", endpoint="GET /"))
+    assert session.client.default_headers["baggage"] == tracer.baggage_header
+    assert session.client.default_headers["X-Peakops-Run-Id"] == "run-1"
+    (sent,) = session.headers
+    assert list(sent) == ["traceparent"]
+
+
+class LocustSession(LocustLike):
+    """Locust's ``FastHttpSession`` as ``JourneyRunner`` sees it: its own send (failures
+    caught into a response with ``error``), its request event, basic auth and user."""
+
+    def __init__(self, auth_header: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.auth_header = auth_header
+        self.user = None
+        self.fired: list[dict[str, Any]] = []
+        self.request_event = type("Hook", (), {"fire": lambda _s, **kw: self.fired.append(kw)})()
+
+    def _send_request_safe_mode(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
+        self.headers.append(dict(kwargs.get("headers") or {}))
+        self.sent.append((method, url))
+        resp = FakeResponse(self.answers.get(method, Answer()))
+        resp.content = b"ok"  # type: ignore[attr-defined]
+        return resp
+
+
+DIRECT = {
+    "an answer in range is reported to Locust as a success": (Answer(200), None),
+    "a 503 is reported to Locust under our kind": (Answer(503), "HTTP 503"),
+    "a refused connection is reported under its type": (
+        Answer(0, error=ConnectionRefusedError(111, "refused")), "ConnectionRefusedError",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("answer", "kind"), DIRECT.values(), ids=DIRECT.keys())
+def test_a_status_only_request_through_locust_is_reported_once_with_our_verdict(
+    answer: Answer, kind: str | None
+) -> None:
+    session = LocustSession(answers={"GET": answer})
+    h = harness(session=session)
+    h.runner.run(UrlVisit(path="/x", endpoint="GET /x"))
+    (fired,) = session.fired
+    assert fired["name"] == "/x" and fired["request_type"] == "GET"
+    assert fired["url"] == "http://oms.test/x" and fired["response_length"] == 2
+    assert (fired["exception"] is None) == (kind is None)
+    if kind is not None:
+        assert str(fired["exception"]) == kind
+    visited = h.merged()["GET /x"]
+    assert (visited.ok, visited.fail) == ((1, 0) if kind is None else (0, 1))
+    assert session.caught == []  # FastHttpSession.request was not called
+
+
+def test_what_locusts_request_would_add_goes_into_the_default_headers() -> None:
+    session = LocustSession(auth_header="Basic dTpw", answers={"POST": CONFIRMED})
+    h = harness(session=session)
+    h.runner.run(ORDER)
+    defaults = session.client.default_headers
+    assert defaults["Accept-Encoding"] == "gzip, deflate, br"
+    assert defaults["Authorization"] == "Basic dTpw"
+    assert defaults["X-Peakops-Run-Id"] == "run-1"
+    assert session.caught == [True]  # the order goes through request(catch_response=True)
+    assert len(session.fired) == 1  # the stock check only: Locust reports the order itself
+
+
+def test_the_locust_session_still_has_what_the_direct_path_uses() -> None:
+    """``_Direct`` calls a private method of Locust's ``FastHttpSession``; a Locust that
+    renamed it would silently put every request back on the slower wrapper. Read from
+    the source (importing Locust here would monkey-patch the test process)."""
+    spec = importlib.util.find_spec("locust")  # a top-level lookup imports nothing
+    assert spec is not None and spec.origin is not None
+    source = (Path(spec.origin).parent / "contrib" / "fasthttp.py").read_text()
+    for needed in ("def _send_request_safe_mode(", "self.request_event", "self.auth_header",
+                   "self.user"):  # fmt: skip
+        assert needed in source, f"locust.contrib.fasthttp no longer has {needed}"

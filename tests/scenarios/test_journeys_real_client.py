@@ -60,16 +60,24 @@ def test_a_request_to_a_closed_port_is_a_failure_counted_by_type_with_its_own_la
 
 
 class Oms(BaseHTTPRequestHandler):
-    """Answers a stock check and confirms any order; notes every path it was asked."""
+    """Answers a stock check and confirms any order; notes every path it was asked, and
+    the run's tag each request carried."""
 
     paths: ClassVar[list[str]] = []
+    tags: ClassVar[list[tuple[list[str], list[str]]]] = []
+
+    def _note_tag(self) -> None:
+        self.tags.append((self.headers.get_all("X-Peakops-Run-Id") or [],
+                          self.headers.get_all("baggage") or []))  # fmt: skip
 
     def do_GET(self) -> None:
         self.paths.append(self.path)
+        self._note_tag()
         self._answer(200, {"sku": "SKU-1", "available": 5})
 
     def do_POST(self) -> None:
         self.paths.append(self.path)
+        self._note_tag()
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self._answer(201, {"status": "confirmed", "order_id": "o-1", "location": "dc-1"})
 
@@ -88,6 +96,7 @@ class Oms(BaseHTTPRequestHandler):
 @pytest.fixture
 def oms() -> Iterator[str]:
     Oms.paths = []
+    Oms.tags = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Oms)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -108,4 +117,6 @@ def test_a_base_url_with_a_trailing_slash_sends_every_request_to_the_right_path(
         "POST /orders": (1, 0),
     }
     assert Oms.paths == ["/stock/SKU-1?channel=web", "/orders"]
+    # The tag travels as the HTTP client's default headers: every request carries it once.
+    assert Oms.tags == [(["run-1"], ["peakops.run_id=run-1,peakops.synthetic=true"])] * 2
     assert [r["phase"] for r in result["ledger"] if r["type"] == "place"] == ["invoke", "ok"]

@@ -308,3 +308,17 @@ def test_an_unsampled_request_gets_a_fresh_unsampled_traceparent() -> None:
     tracer.start("GET /x", "GET", "http://127.0.0.1:1/x", first)
     tracer.start("GET /x", "GET", "http://127.0.0.1:1/x", second)
     assert first["traceparent"].endswith("-00") and first["traceparent"] != second["traceparent"]
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0], ids=["unsampled", "sampled"])
+def test_a_caller_that_sends_the_baggage_itself_gets_only_the_trace_context(
+    ratio: float,
+) -> None:
+    tracer = recorded(sample_ratio=1.0).tracer(
+        run_id="run-7", baggage={"peakops.synthetic": "true"}, sample_ratio=ratio
+    )
+    headers: dict[str, str] = {}
+    tracer.start("GET /x", "GET", URL, headers, baggage=False)
+    assert list(headers) == ["traceparent"]
+    assert set(tracer.baggage_header.split(",")) == {"peakops.synthetic=true",
+                                                     "peakops.run_id=run-7"}  # fmt: skip
