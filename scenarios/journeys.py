@@ -39,6 +39,7 @@ from collectors.loadmeter import LoadMeter
 from collectors.mismatch import answered_ok
 from scenarios.errors import ErrorTally, failure_kind
 from scenarios.funnel import ORDER_UNITS, JourneyPlan, UrlVisit
+from scenarios.locust_session import Direct, RequestFailed, body_length, tag_session
 from slo.conventions import (
     ENDPOINT_CANCEL_ORDER,
     ENDPOINT_GET_STOCK,
@@ -125,9 +126,9 @@ class JourneyRunner:
         if baggage:
             tag["baggage"] = baggage
         self._tag_names = frozenset(name.lower() for name in tag)
-        self._direct = _Direct.of(client)
+        self._direct = Direct.of(client)
         defaults = tag if self._direct is None else {**tag, **self._direct.defaults}
-        self.headers = {} if _tag_session(client, defaults) else tag
+        self.headers = {} if tag_session(client, defaults) else tag
         self.key_prefix = key_prefix
         self.serial = 0
         # Built once, not per request: this is the load generator's hot path.
@@ -233,12 +234,12 @@ class JourneyRunner:
             if read is None:
                 # An answer judged by its status alone. Through Locust's session it is sent
                 # by the session's own HTTP client and reported to Locust's stats here
-                # (``_Direct``); other clients get ``request`` without ``catch_response``.
+                # (``Direct``); other clients get ``request`` without ``catch_response``.
                 direct = self._direct if call.json is None else None
                 if direct is not None:
                     start_time = time.time()
                     resp = direct.send(call.method, url, payload=None, headers=headers)
-                    length = _length(resp)
+                    length = body_length(resp)
                 else:
                     resp = self.client.request(
                         call.method, url, name=route, headers=headers, json=call.json
@@ -337,74 +338,9 @@ class JourneyRunner:
         return Outcome("info", reason=reason) if sent else Outcome("fail", reason=reason)
 
 
-class RequestFailed(Exception):
-    """How Locust's stats show a request we judged failed (the message is its kind)."""
-
-
-class _Direct:
-    """Locust's ``FastHttpSession`` without its ``request`` wrapper, for requests judged
-    by their status alone: the session's own send (its HTTP client, with the failures it
-    catches turned into a response with ``error``), then one ``request`` event with our
-    verdict and timing, as Locust documents for custom clients. What the wrapper adds to
-    every request (``Accept-Encoding``, basic auth from the URL) goes into the session's
-    default headers once. Measured (docs/benchmarks.md): ~8 µs less per request than
-    ``request`` with ``catch_response``."""
-
-    ACCEPT_ENCODING = "gzip, deflate, br"  # as FastHttpSession.request sends it
-
-    def __init__(self, session: Any) -> None:
-        self.send = session._send_request_safe_mode
-        self._fire = session.request_event.fire
-        self._user = session.user
-        self.defaults = {"Accept-Encoding": self.ACCEPT_ENCODING}
-        if session.auth_header:
-            self.defaults["Authorization"] = session.auth_header
-
-    @classmethod
-    def of(cls, client: Any) -> _Direct | None:
-        """For Locust's ``FastHttpSession``; None for any other client (a test's fake)."""
-        needs = ("_send_request_safe_mode", "request_event", "auth_header", "user")
-        if not all(hasattr(client, name) for name in needs):
-            return None
-        return cls(client)
-
-    def report(
-        self, method: str, name: str, url: str, resp: Any, start_time: float, seconds: float,
-        length: int, kind: str,
-    ) -> None:  # fmt: skip
-        """One request to Locust's stats, failed under ``kind`` unless it is empty."""
-        self._fire(
-            request_type=method, name=name,
-            context=self._user.context() if self._user is not None else {},
-            response=resp, exception=RequestFailed(kind) if kind else None,
-            start_time=start_time, url=url, response_time=seconds * 1000,
-            response_length=length,
-        )  # fmt: skip
-
-
-def _length(resp: Any) -> int:
-    """The body's length, read now (its time is the request's); 0 when it cannot be read:
-    the status still judges the request, as with ``catch_response`` before."""
-    try:
-        content = resp.content
-    except Exception:
-        return 0
-    return len(content) if content else 0
-
-
 def _baggage(run_id: str) -> str:
     """The W3C ``baggage`` of the run's requests when no tracer encodes it."""
     return f"peakops.run_id={run_id},peakops.synthetic=true"
-
-
-def _tag_session(client: Any, tag: dict[str, str]) -> bool:
-    """Put ``tag`` into the default headers of Locust's HTTP client, sent with every
-    request; False when ``client`` has none (a test's fake): then each request carries it."""
-    defaults = getattr(getattr(client, "client", None), "default_headers", None)
-    if defaults is None:
-        return False
-    defaults.update(tag)
-    return True
 
 
 def _read(

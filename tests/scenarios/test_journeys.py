@@ -555,7 +555,7 @@ def test_what_locusts_request_would_add_goes_into_the_default_headers() -> None:
 
 
 def test_the_locust_session_still_has_what_the_direct_path_uses() -> None:
-    """``_Direct`` calls a private method of Locust's ``FastHttpSession``; a Locust that
+    """``Direct`` calls a private method of Locust's ``FastHttpSession``; a Locust that
     renamed it would silently put every request back on the slower wrapper. Read from
     the source (importing Locust here would monkey-patch the test process)."""
     spec = importlib.util.find_spec("locust")  # a top-level lookup imports nothing
