@@ -60,7 +60,7 @@ from slo.conventions import (
     METRIC_ORDERS_CONFIRMED,
 )
 
-__all__ = ["BUCKETS_S", "LiveMetrics"]
+__all__ = ["BUCKETS_S", "LiveMetrics", "bucket_counts"]
 
 BUCKETS_S = CLIENT_LATENCY_BUCKETS_S  # slo.conventions: alert rules read the same bounds
 
@@ -126,7 +126,7 @@ class LiveMetrics:
     def observe_latency(self, record: dict[str, Any]) -> None:
         endpoint = record["endpoint"]
         histogram = decode_histogram(record["hist"])  # successful requests, as the gate judges
-        counts = _bucket_counts(histogram)
+        counts = bucket_counts(histogram)
         interval_sum_s = _sum_us(histogram) / 1e6
         with self._lock:
             total = self._buckets.setdefault(endpoint, [0] * (len(BUCKETS_S) + 1))
@@ -219,7 +219,7 @@ class LiveMetrics:
         return family
 
 
-def _bucket_counts(histogram: HdrHistogram) -> list[int]:
+def bucket_counts(histogram: HdrHistogram) -> list[int]:
     """Counts per Prometheus bucket (``+Inf`` last), summed from HDR's counts array in
     slices (C speed; iterating its recorded values in Python took milliseconds each)."""
     counts, last = histogram.counts, histogram.counts_len - 1
