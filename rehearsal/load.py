@@ -28,7 +28,7 @@ from pathlib import Path
 from collectors.mismatch import API_MISMATCH_EVENT, mismatch_message
 from collectors.rundir import RunDir
 from platforms.base import Endpoints
-from platforms.processes import die_with_parent_hook
+from platforms.processes import die_with_parent_hook, free_port
 from slo.errors import InfraError
 from slo.runfiles import EVENTS_FILE, LOAD_LOG, MONITORING_STARTED
 
@@ -146,8 +146,10 @@ def locust_command(
         "--exit-code-on-error", "0",  # the gate judges errors, not Locust
         "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
-    if processes > 1:
-        command += ["--processes", str(processes)]
+    if processes > 1:  # the master listens for its workers on loopback only, on a free port
+        port = str(free_port())
+        command += ["--processes", str(processes), "--master-bind-host", "127.0.0.1",
+                    "--master-bind-port", port, "--master-port", port]  # fmt: skip
     if truth_url:
         command += ["--truth-url", truth_url]
     if store_urls:

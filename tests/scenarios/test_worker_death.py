@@ -150,6 +150,7 @@ def test_a_process_whose_parent_died_before_it_asked_kills_itself_at_once() -> N
 def test_workers_die_within_seconds_when_their_master_is_killed(
     target: str, tmp_path: Path
 ) -> None:
+    """... and while they run, the master listens for them on loopback only."""
     plan = url_flood_plan(url=f"{target}/", rate_per_s=20, duration_s=120, max_concurrency=10,
                           arrivals="uniform")  # fmt: skip
     run = RunDir.create(tmp_path, new_run_id(), plan=plan_snapshot(plan), git_sha=None)
@@ -160,6 +161,10 @@ def test_workers_die_within_seconds_when_their_master_is_killed(
     workers: list[psutil.Process] = []
     try:
         workers = wait_recording(psutil.Process(master.pid), tmp_path, 2)
+        listening = [c.laddr for c in psutil.Process(master.pid).net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN]  # fmt: skip
+        assert listening, "the master listens for its workers"
+        assert all(addr.ip == "127.0.0.1" for addr in listening), listening
         os.kill(master.pid, signal.SIGKILL)
         master.wait(timeout=10)
         left = still_alive_after(workers, GONE_WITHIN_S)
