@@ -144,6 +144,7 @@ def _start(environment: Environment, **_: Any) -> None:
     session = session_of(environment)
     session.started = time.perf_counter()
     session.stopping = False
+    session.drained = False
     if isinstance(runner, MasterRunner) and environment.parsed_options is not None:
         # Sent to every worker with the spawn message: how many share the arrivals.
         environment.parsed_options.peakops_workers = runner.worker_count
@@ -275,7 +276,7 @@ class OpenShoppers(FastHttpUser):
             on_drop=dropped,
         )  # fmt: skip
         scheduler.run(session.errors.guard(journey), plan)
-        pool.join(timeout=DRAIN_S)
+        session.drained = pool.join(timeout=DRAIN_S)
         while True:  # the shape ends the run; a returning task would be restarted
             gevent.sleep(1.0)
 
@@ -342,7 +343,11 @@ _user_numbers = iter(range(1, 1 << 30))
 
 
 class PeakShape(LoadTestShape):
-    """Holds the user count the model needs, and ends the run after the duration."""
+    """Holds the user count the model needs, and ends the run after the duration.
+
+    Open model: once the arrivals are all sent and answered (``drained``), or
+    ``DRAIN_S`` after the duration at most. A master cannot see its workers' pools:
+    it always gives them ``DRAIN_S``."""
 
     def tick(self) -> tuple[int, float, list[type]] | None:
         assert self.runner is not None
@@ -350,7 +355,9 @@ class PeakShape(LoadTestShape):
         load = session.plan.load
         elapsed = self.get_run_time()
         if load.mode == "open":
-            if elapsed > load.duration_s + DRAIN_S:
+            if elapsed > load.duration_s + DRAIN_S or (
+                elapsed > load.duration_s and session.drained
+            ):
                 return None
             n = self.runner.worker_count if isinstance(self.runner, MasterRunner) else 1
             return (n, n, [OpenShoppers])

@@ -153,6 +153,8 @@ class LoadSession:
         self._mismatch_said = False
         self.stopping = False
         """Set by the first ``test_stop`` of a test run (Locust may fire it twice)."""
+        self.drained = False
+        """Set when this process's open-model arrivals are all sent and answered."""
 
     def _sinks(self) -> tuple[Sink, Sink]:
         if self.buffer is not None:
