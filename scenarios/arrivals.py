@@ -20,14 +20,25 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "DRAIN_S",
     "ArrivalCounts",
     "ArrivalPlanner",
     "ArrivalScheduler",
     "Pool",
+    "open_load_over",
 ]
 
 STEP_S = 0.001
 """Integration step of the rate curve: arrivals are placed to within a millisecond."""
+
+DRAIN_S = 5.0
+"""After the last arrival, journeys in flight get this long to finish."""
+
+
+def open_load_over(elapsed_s: float, duration_s: float, *, drained: bool) -> bool:
+    """Whether an open-model run is over at ``elapsed_s``: past the duration once every
+    arrival was sent and answered (``drained``), else ``DRAIN_S`` after it at most."""
+    return elapsed_s > duration_s + DRAIN_S or (elapsed_s > duration_s and drained)
 
 
 class ArrivalPlanner:

@@ -53,7 +53,7 @@ from locust import FastHttpUser, LoadTestShape, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from scenarios.arrivals import ArrivalPlanner, ArrivalScheduler
+from scenarios.arrivals import DRAIN_S, ArrivalPlanner, ArrivalScheduler, open_load_over
 from scenarios.controller import OrdersPerMinuteController
 from scenarios.errors import LOGGER
 from scenarios.journeys import JourneyRunner, planned_endpoints
@@ -74,8 +74,6 @@ from scenarios.process_setup import (
 from scenarios.session import SCRAPE_WAIT_S, LoadSession, open_or_create_run
 from slo.errors import PeakopsError
 
-DRAIN_S = 5.0
-"""After the last arrival, journeys in flight get this long to finish."""
 CONTROL_EVERY_S = 5.0
 
 # Locust imports its locustfile once, before ``--processes`` forks the workers: like the
@@ -355,9 +353,8 @@ class PeakShape(LoadTestShape):
         load = session.plan.load
         elapsed = self.get_run_time()
         if load.mode == "open":
-            if elapsed > load.duration_s + DRAIN_S or (
-                elapsed > load.duration_s and session.drained
-            ):
+            master = isinstance(self.runner, MasterRunner)
+            if open_load_over(elapsed, load.duration_s, drained=session.drained and not master):
                 return None
             n = self.runner.worker_count if isinstance(self.runner, MasterRunner) else 1
             return (n, n, [OpenShoppers])
