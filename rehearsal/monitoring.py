@@ -207,7 +207,9 @@ class LocalMonitor(_Watching):
         self._run = run
         self._binaries = binaries
         self._allowed = allowed_hosts
-        self._layout = MonitoringLayout(run.file(MONITORING_DIR))
+        # Absolute: Prometheus and Alertmanager read relative paths in their configs
+        # from the config file's directory, not ours (``--run-dir runs``).
+        self._layout = MonitoringLayout(run.file(MONITORING_DIR).resolve())
         self._relay: MetricsRelay | None = None
         self._servers: list[Server] = []
         self._prometheus: Server | None = None

@@ -43,15 +43,21 @@ def plan_without_chaos(tmp_path: Path) -> Path:
 
 
 def rehearse(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None, extra: str = ""
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    extra: str = "",
+    relative: bool = False,
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``relative``: from ``tmp_path`` with ``--run-dir runs``, as in a project directory."""
     runs = tmp_path / "runs"
     plan = plan_without_chaos(tmp_path)
     plan.write_text(plan.read_text() + extra)
     done = subprocess.run(
         [*PEAKOPS, "rehearse", "--plan", str(plan),
-         "--run-dir", str(runs), "--output", "json", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env=env,
+         "--run-dir", "runs" if relative else str(runs), "--output", "json", *args],
+        cwd=tmp_path if relative else ROOT, capture_output=True, text=True, timeout=120,
+        env=env,
     )  # fmt: skip
     (run,) = list(runs.iterdir())
     return done, run
@@ -91,7 +97,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
 
 @needs_binaries
 def test_v1_runs_with_every_target_up_no_page_and_nothing_left_running(tmp_path: Path) -> None:
-    done, run = rehearse(tmp_path, "--duration", "6s")
+    done, run = rehearse(tmp_path, "--duration", "6s", relative=True)  # --run-dir runs
     assert done.returncode in (0, 1, 4), done.stderr[-2000:]
     assert "Prometheus in the loop" not in done.stderr  # nothing skipped, nothing failed
     (started,) = of_type(run, "monitoring_started")
