@@ -222,11 +222,11 @@ class IntervalRecorder:
     def _enter(self, now: float) -> None:
         """The clock left the open interval: close it if ``now`` is in another one."""
         index = int(now // self._interval)
-        if index != self._index:
-            self._emit()
-            self._index = index
+        closed, self._index = self._index, index
         self._since = index * self._interval
         self._until = (index + 1) * self._interval
+        if closed != index:
+            self._emit(closed)
 
     def flush(self, *, final: bool = False) -> None:
         """Emit the open interval if it has closed (or always, when ``final``); else
@@ -234,23 +234,25 @@ class IntervalRecorder:
         if self._index is None:
             return
         if final or int(self._clock() // self._interval) != self._index:
-            self._emit()
-            self._index = None
+            closed, self._index = self._index, None
             self._since, self._until = math.inf, -math.inf
+            self._emit(closed)
             return
         for bucket in self._buckets.values():
             if len(bucket.pending) >= FOLD_AT:
                 _fold(bucket)
 
-    def _emit(self) -> None:
-        if self._index is None or not self._buckets:
-            self._buckets = {}
+    def _emit(self, index: int | None) -> None:
+        """Write the buckets of interval ``index``. Callers move the recorder on first
+        and the buckets are taken before the sink runs: a sink that yields (gevent)
+        lets other greenlets record into the next interval, never emit this twice."""
+        buckets, self._buckets = self._buckets, {}
+        if index is None or not buckets:
             return
-        start = self._index * self._interval
-        for endpoint, bucket in sorted(self._buckets.items()):
+        start = index * self._interval
+        for endpoint, bucket in sorted(buckets.items()):
             _fold(bucket)
             self._sink(_interval_record(start, self._interval, endpoint, bucket, self._source))
-        self._buckets = {}
 
 
 def _micros(latency_s: float) -> int:

@@ -41,6 +41,7 @@ class LoadMeter:
         self._clock = clock
         self._source = source
         self._index = int(clock() // interval_s)
+        self._final = False
         self._bounds()
         self._reset()
         self.active = 0
@@ -93,35 +94,46 @@ class LoadMeter:
         self.total_confirmed += 1
 
     def flush(self, *, final: bool = False) -> None:
-        """Emit the interval if it has closed (or always, when ``final``)."""
+        """Emit the interval if it has closed (or always, when ``final``).
+
+        After the final flush only intervals that counted something are emitted:
+        the interval it cut short is never written twice."""
         if final:
-            self._emit()
-            self._index = int(self._clock() // self._interval) + 1
-            self._bounds()
-            self._reset()
+            self._close(int(self._clock() // self._interval))
+            self._final = True
         else:
             self._roll()
 
     def _roll(self) -> None:
         index = int(self._clock() // self._interval)
         if index != self._index:
-            self._emit()
-            self._index = index
-            self._bounds()
-            self._reset()
+            self._close(index)
 
-    def _emit(self) -> None:
-        self._sink(
-            {
-                "t": round(self._index * self._interval, 3),
-                "interval_s": self._interval,
-                "source": self._source,
-                "arrivals_planned": round(self.arrivals_planned, 3),
-                "arrivals_sent": self.arrivals_sent,
-                "arrivals_dropped": self.arrivals_dropped,
-                "orders_confirmed": self.orders_confirmed,
-                "active_max": self.active_max,
-                "planned": {k: round(v, 3) for k, v in sorted(self.planned.items())},
-                "cpu_percent": round(self._cpu(), 1),
-            }
-        )
+    def _close(self, index: int) -> None:
+        """Emit the open interval and open ``index``. The meter moves on before the
+        sink runs: a sink that yields (gevent: a lock held by a scrape) lets other
+        greenlets count, and they must count into the new interval, not emit the
+        old one again."""
+        record = self._record()
+        self._index = index
+        self._bounds()
+        self._reset()
+        if record is not None:
+            self._sink(record)
+
+    def _record(self) -> dict[str, Any] | None:
+        counted = self.arrivals_planned or self.arrivals_sent or self.arrivals_dropped
+        if self._final and not (counted or self.orders_confirmed or self.planned):
+            return None
+        return {
+            "t": round(self._index * self._interval, 3),
+            "interval_s": self._interval,
+            "source": self._source,
+            "arrivals_planned": round(self.arrivals_planned, 3),
+            "arrivals_sent": self.arrivals_sent,
+            "arrivals_dropped": self.arrivals_dropped,
+            "orders_confirmed": self.orders_confirmed,
+            "active_max": self.active_max,
+            "planned": {k: round(v, 3) for k, v in sorted(self.planned.items())},
+            "cpu_percent": round(self._cpu(), 1),
+        }

@@ -69,6 +69,29 @@ def test_a_request_in_a_new_interval_closes_the_previous_one() -> None:
     assert [r["t"] for r in out] == [1000.0, 1002.0]
 
 
+def test_a_sink_that_lets_others_record_meanwhile_writes_each_interval_once() -> None:
+    """Under gevent the sink may yield (a lock held by a scrape); a request recorded
+    meanwhile goes into the next interval, and the closed one is not written twice."""
+    clock = FakeClock(1000.2)
+    out: list[dict[str, Any]] = []
+
+    def yielding_sink(record: dict[str, Any]) -> None:
+        out.append(record)
+        if len(out) == 1:
+            rec.record("POST /orders", 0.030, ok=True)  # another greenlet, same second
+
+    rec = IntervalRecorder(yielding_sink, clock=clock)
+    rec.record("POST /orders", 0.010, ok=True)
+    rec.record("GET /stock/{sku}", 0.001, ok=True)
+    clock.now = 1001.1
+    rec.record("POST /orders", 0.020, ok=True)
+    rec.flush(final=True)
+    written = sorted((r["t"], r["endpoint"], r["ok"]) for r in out)
+    assert written == [
+        (1000.0, "GET /stock/{sku}", 1), (1000.0, "POST /orders", 1), (1001.0, "POST /orders", 2),
+    ]  # fmt: skip
+
+
 def test_latency_keeps_three_significant_digits_in_milliseconds() -> None:
     clock = FakeClock()
     rec, out = recorder(clock)
