@@ -35,7 +35,6 @@ from platforms.base import Endpoints
 from rehearsal.monitoring_alerts import AlertTracker, AlertWatch
 from rehearsal.monitoring_config import (
     INSTALL_HINT,
-    JOB_OMS,
     WEBHOOK_PATH,
     Binaries,
     MonitoringLayout,
@@ -48,8 +47,8 @@ from rehearsal.monitoring_config import (
     write_page_secret,
 )
 from rehearsal.monitoring_procs import Server, start_server
+from rehearsal.monitoring_queries import not_ready, run_summary
 from rehearsal.monitoring_relay import MetricsRelay
-from slo.conventions import METRIC_CLIENT_LATENCY
 from slo.errors import UsageError
 from slo.hosts import check_url
 from slo.plan import Plan
@@ -315,37 +314,26 @@ class LocalMonitor(_Watching):
                 if dead:
                     return dead
                 try:
-                    waiting = self._missing(client, oms)
+                    waiting = not_ready(client, oms, self._alertmanager_address())
                 except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
                     waiting = [f"prometheus: {type(err).__name__}: {err}"]
                 if not waiting or time.monotonic() > deadline:
                     return waiting
                 time.sleep(0.1)
 
-    def _missing(self, client: httpx.Client, oms: set[str]) -> list[str]:
-        targets = client.get("/api/v1/targets", params={"state": "active"}).json()
-        active = targets["data"]["activeTargets"]
-        up = {t["labels"]["instance"] for t in active if t["labels"].get("job") == JOB_OMS
-              and t.get("health") == "up"}  # fmt: skip
-        missing = [f"target {target} not up" for target in sorted(oms - up)]
-        if not active:
-            missing.append("no target discovered yet")
-        if self._alertmanager is not None:
-            listed = client.get("/api/v1/alertmanagers").json()["data"]["activeAlertmanagers"]
-            if not any(self._alertmanager.address in str(a.get("url")) for a in listed):
-                missing.append("alertmanager not discovered")
-        return missing
-
     def __exit__(self, *exc: object) -> None:
         try:
             fields = self._stop_watch()
             if self._prometheus is not None and self._prometheus.running:
-                fields |= self._summary(self._prometheus.url)
+                fields |= run_summary(self._prometheus.url, self._started)
         finally:
             self._stop_servers()
         if self._prometheus is not None:
             self._events.emit(MONITORING_STOPPED, **fields)
         self._events.close()
+
+    def _alertmanager_address(self) -> str | None:
+        return self._alertmanager.address if self._alertmanager is not None else None
 
     def _stop_servers(self) -> None:
         for server in reversed(self._servers):
@@ -354,27 +342,6 @@ class LocalMonitor(_Watching):
         if self._relay is not None:
             self._relay.__exit__(None, None, None)
             self._relay = None
-
-    def _summary(self, url: str) -> dict[str, Any]:
-        """Which targets were ever up, and how many exemplars were kept (best effort)."""
-        window = f"{max(1, int(time.time() - self._started) + 5)}s"
-        try:
-            with httpx.Client(trust_env=False, timeout=2.0, base_url=url) as client:
-                query = {"query": f"max_over_time(up[{window}])"}
-                ups = client.get("/api/v1/query", params=query).json()["data"]["result"]
-                exemplars = client.get("/api/v1/query_exemplars", params={
-                    "query": f"{METRIC_CLIENT_LATENCY}_bucket",
-                    "start": self._started, "end": time.time(),
-                }).json()["data"]  # fmt: skip
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
-            return {"summary_error": f"{type(err).__name__}: {err}"}
-        seen = {f"{r['metric'].get('job')} {r['metric'].get('instance')}": r["value"][1] == "1"
-                for r in ups}  # fmt: skip
-        return {
-            "targets_up": sorted(name for name, up in seen.items() if up),
-            "targets_never_up": sorted(name for name, up in seen.items() if not up),
-            "exemplars": sum(len(series.get("exemplars") or []) for series in exemplars),
-        }
 
 
 class ExternalMonitor(_Watching):
