@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,11 +36,11 @@ from collectors.rundir import RunDir
 from dashboards import DASHBOARDS, PanelSeries, build_files, panel_series
 from dashboards.catalog import COLLECTOR as PEAK_DAY_COLLECTOR
 from dashboards.promql_check import parse_query
-from platforms.base import Endpoints
 from rehearsal.monitoring import Monitor, Notice, default_monitor
 from rehearsal.run import rehearse
 from slo.loader import load_plan_text
 from slo.plan import Plan
+from tests.rehearsal.kept_up import Inspected
 
 pytestmark = [
     pytest.mark.integration,
@@ -69,32 +68,6 @@ def live_plan() -> Plan:
     )
     text = text.replace("  objectives:\n", breach, 1)
     return load_plan_text(text, "live.yaml")
-
-
-class Inspected:
-    """The rehearsal's own monitor; ``inspect`` runs while its Prometheus is still up."""
-
-    def __init__(self, inner: Monitor, run: RunDir, inspect: Callable[[str, RunDir], None]):
-        self._inner, self._run, self._inspect = inner, run, inspect
-
-    def __enter__(self) -> Inspected:
-        self._inner.__enter__()
-        return self
-
-    def ready(self, endpoints: Endpoints) -> None:
-        self._inner.ready(endpoints)
-
-    @property
-    def prometheus_url(self) -> str | None:
-        return self._inner.prometheus_url
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            url = self._inner.prometheus_url
-            if url is not None:
-                self._inspect(url, self._run)
-        finally:
-            self._inner.__exit__(*exc)
 
 
 @pytest.fixture(scope="module")

@@ -47,13 +47,13 @@ import pytest
 from collectors.latency import merge
 from collectors.live_metrics import bucket_counts
 from collectors.rundir import RunDir
-from platforms.base import Endpoints
 from rehearsal.monitoring import Monitor, Notice, default_monitor
 from rehearsal.run import rehearse
 from slo.conventions import CLIENT_LATENCY_BUCKETS_S, METRIC_CLIENT_LATENCY, METRIC_CLIENT_REQUESTS
 from slo.loader import load_plan_text
 from slo.plan import Plan
 from slo.runfiles import LATENCY_FILE, VERDICT_FILE
+from tests.rehearsal.kept_up import Inspected
 
 pytestmark = [
     pytest.mark.integration,
@@ -115,33 +115,6 @@ class Seen:
     series: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
     """(metric, endpoint[/outcome]) -> the raw samples in the load window."""
     error: str | None = None
-
-
-class Inspected:
-    """The rehearsal's own monitor; ``inspect`` runs while its Prometheus is still up
-    (monitoring is exited last, after the gate), before it is stopped."""
-
-    def __init__(self, inner: Monitor, run: RunDir, inspect: Callable[[str, RunDir], None]):
-        self._inner, self._run, self._inspect = inner, run, inspect
-
-    def __enter__(self) -> Inspected:
-        self._inner.__enter__()
-        return self
-
-    def ready(self, endpoints: Endpoints) -> None:
-        self._inner.ready(endpoints)
-
-    @property
-    def prometheus_url(self) -> str | None:
-        return self._inner.prometheus_url
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            url = self._inner.prometheus_url
-            if url is not None:
-                self._inspect(url, self._run)
-        finally:
-            self._inner.__exit__(*exc)
 
 
 def _window(run: RunDir) -> tuple[float, float]:
