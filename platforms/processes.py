@@ -128,10 +128,13 @@ class Spawner:
     def close(self) -> None:
         """Stop the spawning thread (idempotent)."""
         self._closed = True
-        if self._thread is not None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
             self._jobs.put(None)
-            self._thread.join(timeout=5)
-            self._thread = None
+            # A signal can cut ``start`` short (a rehearsal stopped as its target starts):
+            # the thread then never ran, or runs and stops at the None above.
+            with contextlib.suppress(RuntimeError):
+                thread.join(timeout=5)
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:

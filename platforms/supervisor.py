@@ -166,8 +166,9 @@ class Supervisor(Generic[C]):
     def stop(self) -> None:
         """Stop the supervising thread and wait for it (idempotent)."""
         self._stopping.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
+        thread = self._thread  # not alive: never started (a signal cut ``start`` short)
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=10)
         self._thread = None
 
     def _run(self) -> None:

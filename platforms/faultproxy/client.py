@@ -220,8 +220,9 @@ class LeasedFault:
     def stop_renewing(self) -> None:
         """Stop the renewing thread (the toxic then lapses unless removed)."""
         self._stopping.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self.lease_s + 5)
+        thread = self._thread  # not alive: never started (a signal cut ``start`` short)
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=self.lease_s + 5)
         self._thread = None
 
     def _renew_until_stopped(self) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -74,3 +76,27 @@ def test_a_spawner_refuses_work_once_closed(tmp_path: Path) -> None:
     spawner.close()
     with pytest.raises(RuntimeError, match="spawner is not running"):
         _child(tmp_path, "pass").spawn(spawner)
+
+
+class _Stopped(Exception):
+    """What a rehearsal's signal handler raises (``rehearsal.shutdown.Stopped``)."""
+
+
+def test_a_spawner_whose_start_a_signal_cut_short_still_closes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM as the target starts: the exception can leave ``Thread.start`` before the
+    thread ran. Closing must not raise over it ("cannot join thread before it is
+    started" was a traceback after the rehearsal's own stop message)."""
+
+    def cut_short(self: threading.Thread) -> None:
+        raise _Stopped
+
+    monkeypatch.setattr(threading.Thread, "start", cut_short)
+    spawner = Spawner()
+    with pytest.raises(_Stopped):
+        spawner.start()
+    monkeypatch.undo()
+    spawner.close()
+    with pytest.raises(RuntimeError, match="spawner is not running"):
+        spawner.popen([sys.executable, "-c", "pass"], io.BytesIO())
