@@ -65,6 +65,14 @@ def free_port(taken: set[int] | None = None) -> int:
     raise OSError("no free tcp port found on 127.0.0.1")
 
 
+def join_started(thread: threading.Thread | None, timeout_s: float) -> None:
+    """Wait for ``thread`` to end, at most ``timeout_s``, if it ever started and is not
+    the caller. A signal can cut ``Thread.start`` short (a rehearsal stopped as its
+    target starts): joining a thread that never started raises ``RuntimeError``."""
+    if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+        thread.join(timeout=timeout_s)
+
+
 def die_with_parent_hook() -> Callable[[], None] | None:
     """Return a ``preexec_fn`` that makes the kernel kill the child when we die (Linux only)."""
     if not sys.platform.startswith("linux"):
@@ -130,11 +138,8 @@ class Spawner:
         self._closed = True
         thread, self._thread = self._thread, None
         if thread is not None:
-            self._jobs.put(None)
-            # A signal can cut ``start`` short (a rehearsal stopped as its target starts):
-            # the thread then never ran, or runs and stops at the None above.
-            with contextlib.suppress(RuntimeError):
-                thread.join(timeout=5)
+            self._jobs.put(None)  # a thread still starting stops at it
+            join_started(thread, timeout_s=5)
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from platforms.processes import join_started
+
 __all__ = ["Backoff", "Child", "Event", "Supervised", "Supervisor", "tick"]
 
 Event = dict[str, object]
@@ -166,9 +168,7 @@ class Supervisor(Generic[C]):
     def stop(self) -> None:
         """Stop the supervising thread and wait for it (idempotent)."""
         self._stopping.set()
-        thread = self._thread  # not alive: never started (a signal cut ``start`` short)
-        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
-            thread.join(timeout=10)
+        join_started(self._thread, timeout_s=10)
         self._thread = None
 
     def _run(self) -> None:

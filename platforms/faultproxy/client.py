@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from platforms.processes import join_started
 from slo.errors import InfraError, RevertError, UsageError
 
 __all__ = ["DEFAULT_LEASE_S", "FaultProxyClient", "LeasedFault"]
@@ -220,9 +221,7 @@ class LeasedFault:
     def stop_renewing(self) -> None:
         """Stop the renewing thread (the toxic then lapses unless removed)."""
         self._stopping.set()
-        thread = self._thread  # not alive: never started (a signal cut ``start`` short)
-        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
-            thread.join(timeout=self.lease_s + 5)
+        join_started(self._thread, timeout_s=self.lease_s + 5)
         self._thread = None
 
     def _renew_until_stopped(self) -> None:
